@@ -1,0 +1,116 @@
+# kdbus initramfs toolkit: top-level build, install and test entry points.
+#
+#   make deps      install what building and testing need (idempotent)
+#   make           build kdbus.ko and the binaries
+#   make install   install module, binaries and the dracut module (DESTDIR=)
+#   make test      everything CI runs: lint, unit tests, VM tests
+#   make demo      the main job: show the bus across a whole VM boot
+
+SHELL := /bin/bash
+CARGO ?= cargo
+DESTDIR ?=
+PREFIX ?= /usr
+
+# Kernel to build for and boot: the newest installed one with headers.
+KVER ?= $(shell ls -d /lib/modules/*/build 2>/dev/null | sed 's|/lib/modules/||; s|/build$$||' | sort -V | tail -n1)
+
+# Debian packages the build and the VM tests need.
+APT_PACKAGES := linux-image-amd64 linux-headers-amd64 linux-source-6.1 \
+	qemu-system-x86 dracut-core busybox-static cpio kmod e2fsprogs \
+	mmdebstrap zstd gcc make python3-venv
+VENV := .venv
+VNG := $(VENV)/bin/vng
+LINUX_SRC := build/linux-source
+CHECKPATCH := $(LINUX_SRC)/scripts/checkpatch.pl
+
+BINARIES := kdbus-init switch-root kdbusctl
+
+.PHONY: all kmod rust deps install test lint kmod-check unit vmtest demo clean
+
+all: kmod rust
+
+kmod:
+	$(MAKE) -C kmod KVER=$(KVER)
+
+rust:
+	$(CARGO) build --release --workspace
+
+# ---------------------------------------------------------------- set-up
+
+deps: $(VNG) $(CHECKPATCH)
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+# virtme-ng boots the host's userspace in a VM: the fast loop for module tests.
+$(VNG):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q virtme-ng
+
+# checkpatch.pl comes from the 6.1 source package, not the headers.
+$(CHECKPATCH):
+	@test -f /usr/src/linux-source-6.1.tar.xz || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends linux-source-6.1; }
+	mkdir -p $(LINUX_SRC)
+	tar -xJf /usr/src/linux-source-6.1.tar.xz -C $(LINUX_SRC) --strip-components=1 \
+		linux-source-6.1/scripts/checkpatch.pl linux-source-6.1/scripts/spelling.txt \
+		linux-source-6.1/scripts/const_structs.checkpatch
+	touch $@
+
+# ---------------------------------------------------------------- install
+
+install: all
+	install -D -m 0644 kmod/kdbus.ko $(DESTDIR)/lib/modules/$(KVER)/extra/kdbus.ko
+	@# Staged installs (packages) leave the module index to the target system.
+	@if [ -n "$(DESTDIR)" ]; then echo "install: staged in $(DESTDIR): run 'depmod -a $(KVER)' on the target"; \
+	else depmod -a $(KVER); fi
+	install -D -m 0755 target/release/kdbus-init $(DESTDIR)$(PREFIX)/sbin/kdbus-init
+	install -D -m 0755 target/release/switch-root $(DESTDIR)$(PREFIX)/lib/kdbus/switch-root
+	install -D -m 0755 target/release/kdbusctl $(DESTDIR)$(PREFIX)/bin/kdbusctl
+	install -d $(DESTDIR)$(PREFIX)/lib/dracut/modules.d/50kdbus
+	install -m 0755 dracut/50kdbus/* $(DESTDIR)$(PREFIX)/lib/dracut/modules.d/50kdbus/
+
+# ---------------------------------------------------------------- tests
+
+test: deps lint unit kmod-check vmtest
+
+lint: $(CHECKPATCH)
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CHECKPATCH) --no-tree --quiet --show-types --ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \
+		-f kmod/*.c kmod/*.h
+	$(CHECKPATCH) --no-tree --quiet --show-types --ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \
+		-f kmod/include/uapi/linux/kdbus.h
+
+unit:
+	$(CARGO) test --workspace --exclude kdbus-abi-tests
+
+# kdbus.ko must build without a single warning, W=1 included.
+kmod-check:
+	@mkdir -p build
+	$(MAKE) -C kmod KVER=$(KVER) clean >/dev/null
+	$(MAKE) -C kmod KVER=$(KVER) W=1 2>&1 | tee build/kmod-w1.log
+	@! grep -E 'warning:|error:' build/kmod-w1.log
+
+vmtest: kmod-check
+	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) abi
+
+# ---------------------------------------------------------------- demo
+
+demo: deps kmod-check
+	@echo "demo: the full boot demo (initramfs -> real root -> shutdown root) arrives"
+	@echo "demo: with kdbus-init; for now it boots $(KVER) in a VM, loads kdbus.ko,"
+	@echo "demo: mounts two kdbusfs domains, checks them and unloads the module."
+	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) abi
+
+clean:
+	$(MAKE) -C kmod clean
+	$(CARGO) clean
+	rm -rf build

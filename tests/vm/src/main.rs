@@ -1,0 +1,133 @@
+//! kdbus-vmtest: runs tests against kdbus.ko inside a virtual machine.
+//!
+//! The host kernel cannot load modules, so every kernel test boots a Debian
+//! kernel under QEMU (TCG): `module` boots the host's own userspace through
+//! virtme-ng, loads the freshly built `kmod/kdbus.ko`, runs the given
+//! commands, unloads the module and fails on a bad exit status, a failed
+//! `rmmod` or any oops, BUG or WARNING in the kernel log.
+
+mod dmesg;
+mod kernel;
+mod vng;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Runs kdbus tests inside virtual machines")]
+struct Cli {
+    /// Kernel release to boot (default: the newest installed one with headers).
+    #[arg(long, global = true)]
+    kver: Option<String>,
+    /// Seconds before the VM is killed and the run counts as failed.
+    #[arg(long, global = true, default_value_t = 900)]
+    timeout: u64,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Load kdbus.ko in a VM, run COMMAND (a program or script on the
+    /// host's file system) and unload the module.
+    Module {
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Build the ABI test suite (tests/abi) and run all of it in one VM.
+    Abi {
+        /// Arguments passed to every test binary (a name filter, --nocapture...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// The checkout this harness was built from.
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("kdbus-vmtest: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<bool> {
+    let root = repo_root().canonicalize().context("locate the checkout")?;
+    let kernel = kernel::Kernel::find(cli.kver.as_deref())?;
+    let module = root.join("kmod/kdbus.ko");
+    kernel.check_module(&module)?;
+
+    let commands = match cli.command {
+        Cmd::Module { command } => vec![command],
+        Cmd::Abi { args } => abi_test_binaries(&root)?
+            .into_iter()
+            .map(|exe| {
+                let mut cmd = vec![exe.display().to_string()];
+                cmd.extend(args.iter().cloned());
+                cmd
+            })
+            .collect(),
+    };
+
+    let run = vng::ModuleRun {
+        root: &root,
+        kernel: &kernel,
+        module: &module,
+        timeout: std::time::Duration::from_secs(cli.timeout),
+    };
+    let verdict = run.execute(&commands)?;
+    verdict.report();
+    Ok(verdict.passed())
+}
+
+/// Builds the ABI test suite and returns its test executables.
+fn abi_test_binaries(root: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args([
+            "test",
+            "-p",
+            "kdbus-abi-tests",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ])
+        .output()
+        .context("run cargo to build the ABI tests")?;
+    if !out.status.success() {
+        bail!(
+            "building the ABI tests failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut exes = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        // Integration test targets only: the crate's (empty) unit test
+        // binary has nothing to run in a VM.
+        let is_test_target = msg["target"]["kind"]
+            .as_array()
+            .is_some_and(|kinds| kinds.iter().any(|k| k == "test"));
+        if msg["reason"] == "compiler-artifact" && is_test_target {
+            if let Some(exe) = msg["executable"].as_str() {
+                exes.push(PathBuf::from(exe));
+            }
+        }
+    }
+    if exes.is_empty() {
+        bail!("cargo built no ABI test executables");
+    }
+    Ok(exes)
+}
