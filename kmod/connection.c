@@ -590,7 +590,7 @@ int kdbus_conn_disconnect(struct kdbus_conn *conn, bool ensure_queue_empty)
 	hash_for_each(bus->conn_hash, i, c, hentry) {
 		mutex_lock(&c->lock);
 		list_for_each_entry_safe(r, r_tmp, &c->reply_list, entry) {
-			if (r->reply_src != conn)
+			if (READ_ONCE(r->reply_src) != conn)
 				continue;
 
 			if (r->sync) {
@@ -894,10 +894,7 @@ void kdbus_conn_move_messages(struct kdbus_conn *conn_dst,
 			      u64 name_id)
 {
 	struct kdbus_queue_entry *e, *e_tmp;
-	struct kdbus_reply *r, *r_tmp;
 	struct kdbus_bus *bus;
-	struct kdbus_conn *c;
-	LIST_HEAD(msg_list);
 	struct kdbus_reply **dead = NULL;
 	size_t n_dead = 0;
 	int i, ret;
@@ -906,28 +903,6 @@ void kdbus_conn_move_messages(struct kdbus_conn *conn_dst,
 		return;
 
 	bus = conn_src->ep->bus;
-
-	/* the reply slots follow the messages */
-	down_read(&bus->conn_rwlock);
-	hash_for_each(bus->conn_hash, i, c, hentry) {
-		if (c == conn_src || c == conn_dst)
-			continue;
-
-		mutex_lock(&c->lock);
-		list_for_each_entry_safe(r, r_tmp, &c->reply_list, entry) {
-			if (r->reply_src != conn_src)
-				continue;
-
-			/* filter messages for a specific name */
-			if (name_id > 0 && r->name_id != name_id)
-				continue;
-
-			kdbus_conn_unref(r->reply_src);
-			r->reply_src = kdbus_conn_ref(conn_dst);
-		}
-		mutex_unlock(&c->lock);
-	}
-	up_read(&bus->conn_rwlock);
 
 	kdbus_conn_lock2(conn_src, conn_dst);
 
@@ -954,6 +929,14 @@ void kdbus_conn_move_messages(struct kdbus_conn *conn_dst,
 			if (e->reply && dead)
 				dead[n_dead++] = kdbus_reply_ref(e->reply);
 			kdbus_queue_entry_free(e);
+		} else if (e->reply) {
+			/*
+			 * The reply slot follows its message (and only that:
+			 * calls already received stay owed by @conn_src).
+			 * The new receiver can see the message only after
+			 * we drop its lock, when the slot points to it.
+			 */
+			kdbus_reply_retarget(e->reply, conn_src, conn_dst);
 		}
 	}
 

@@ -503,7 +503,11 @@ static int kdbus_staging_import(struct kdbus_staging *staging)
 		case KDBUS_ITEM_FDS: {
 			size_t i, n_fds;
 
+			/* an empty fd array passes nothing */
 			n_fds = KDBUS_ITEM_PAYLOAD_SIZE(it) / sizeof(int);
+			if (n_fds == 0)
+				break;
+
 			for (i = 0; i < n_fds; ++i) {
 				struct file *f;
 

@@ -265,8 +265,15 @@ static int kdbus_meta_proc_collect_cgroup(struct kdbus_meta_proc *mp)
 	if (!buf)
 		return -ENOMEM;
 
-	/* a task without a cgroup path (or a too long one) has no item */
-	ret = task_cgroup_path(current, buf, PAGE_SIZE);
+	/*
+	 * The cgroup on the default (unified) hierarchy, as absolute path;
+	 * task_cgroup_path() would look at legacy hierarchies only. A path
+	 * that does not fit a page is left out.
+	 */
+	rcu_read_lock();
+	ret = cgroup_path(task_dfl_cgroup(current), buf, PAGE_SIZE);
+	rcu_read_unlock();
+
 	if (ret >= 0 && ret < PAGE_SIZE) {
 		mp->cgroup = kstrdup(buf, GFP_KERNEL);
 		if (!mp->cgroup) {

@@ -12,7 +12,9 @@
  * marked interrupted) so the restarted SEND with the same cookie resumes
  * it; the timeout work drops such slots once their deadline passed.
  *
- * Locking: a slot is linked, unlinked and changed under reply_dst->lock.
+ * Locking: a slot is linked, unlinked and changed under reply_dst->lock,
+ * except reply_src, which moves with the queued call under the locks of
+ * the two connections involved (see kdbus_reply_retarget()).
  */
 
 #include <linux/init.h>
@@ -171,6 +173,32 @@ void kdbus_reply_unlink(struct kdbus_reply *r)
 }
 
 /**
+ * kdbus_reply_retarget() - let another connection owe the reply
+ * @r:		Reply slot
+ * @from:	Connection that owes the reply now
+ * @to:		Connection that owes it from now on
+ *
+ * Used when the queued call moves between an activator and an implementer.
+ * The caller holds the locks of both connections (not of the slot's
+ * reply_dst): readers of reply_src only compare the pointer, and a slot
+ * always holds a reference on the connection it points to.
+ */
+void kdbus_reply_retarget(struct kdbus_reply *r, struct kdbus_conn *from,
+			  struct kdbus_conn *to)
+{
+	struct kdbus_conn *old;
+
+	lockdep_assert_held(&from->lock);
+	lockdep_assert_held(&to->lock);
+
+	if (READ_ONCE(r->reply_src) != from)
+		return;
+
+	old = xchg(&r->reply_src, kdbus_conn_ref(to));
+	kdbus_conn_unref(old);
+}
+
+/**
  * kdbus_sync_reply_wakeup() - Wake a synchronously blocking reply
  * @reply:	The reply object
  * @err:	Error code to set on the remote side
@@ -211,7 +239,7 @@ struct kdbus_reply *kdbus_reply_find(struct kdbus_conn *replying,
 
 	list_for_each_entry(r, &reply_dst->reply_list, entry) {
 		if (r->cookie == cookie &&
-		    (!replying || r->reply_src == replying))
+		    (!replying || READ_ONCE(r->reply_src) == replying))
 			return r;
 	}
 

@@ -63,6 +63,8 @@ struct kdbus_reply *kdbus_reply_find(struct kdbus_conn *replying,
 				     struct kdbus_conn *reply_dst,
 				     u64 cookie);
 
+void kdbus_reply_retarget(struct kdbus_reply *r, struct kdbus_conn *from,
+			  struct kdbus_conn *to);
 void kdbus_sync_reply_wakeup(struct kdbus_reply *reply, int err);
 void kdbus_reply_list_scan_work(struct work_struct *work);
 

@@ -192,8 +192,13 @@ impl Hello {
             hello,
             pool,
         };
-        // the bloom parameter slice of HELLO belongs to the caller
-        conn.free(hello.offset).expect("FREE of the HELLO slice");
+        // the bloom parameter slice of HELLO belongs to the caller (policy
+        // holders cannot FREE at all)
+        if hello.flags & KDBUS_HELLO_POLICY_HOLDER == 0 {
+            conn.free(hello.offset).expect("FREE of the HELLO slice");
+        } else {
+            assert_eq!(conn.free(hello.offset), Err(Errno::OPNOTSUPP));
+        }
         Ok(conn)
     }
 }

@@ -94,3 +94,43 @@ pub fn errno<T: std::fmt::Debug>(r: Result<T, rustix::io::Errno>) -> rustix::io:
         Err(e) => e,
     }
 }
+
+/// Runs `f` in a new thread whose credentials are `uid`/`gid` (real,
+/// effective and saved; no supplementary groups). Credentials are
+/// per-thread in the kernel, so the rest of the test keeps root; files
+/// opened in `f` carry the new credentials.
+pub fn as_user<T: Send + 'static>(uid: u32, gid: u32, f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+        let gid = rustix::process::Gid::from_raw(gid);
+        set_thread_groups(&[]).expect("setgroups");
+        set_thread_res_gid(gid, gid, gid).expect("setresgid");
+        let uid = rustix::process::Uid::from_raw(uid);
+        set_thread_res_uid(uid, uid, uid).expect("setresuid");
+        f()
+    })
+    .join()
+    .expect("thread of another user panicked")
+}
+
+/// The live object counters of kdbus.ko (debugfs kdbus/objects).
+pub fn kdbus_objects() -> std::collections::BTreeMap<String, i64> {
+    let path = Path::new("/sys/kernel/debug/kdbus/objects");
+    if !path.exists() {
+        // debugfs may not be mounted in the test VM
+        let _ = mount(
+            "debugfs",
+            "/sys/kernel/debug",
+            "debugfs",
+            MountFlags::empty(),
+            None,
+        );
+    }
+    let text = std::fs::read_to_string(path).expect("read debugfs kdbus/objects");
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_owned(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
