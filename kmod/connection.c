@@ -484,8 +484,6 @@ static void kdbus_conn_reply_dead(struct kdbus_bus *bus,
 	if (!list_empty(&reply->entry)) {
 		if (reply->sync) {
 			kdbus_sync_reply_wakeup(reply, -EPIPE);
-			if (!reply->interrupted)
-				kdbus_reply_unlink(reply);
 		} else {
 			kdbus_notify_reply_dead(bus, reply->reply_dst->id,
 						reply->cookie);
@@ -594,15 +592,13 @@ int kdbus_conn_disconnect(struct kdbus_conn *conn, bool ensure_queue_empty)
 				continue;
 
 			if (r->sync) {
+				/* the waiter (or a restarted call) collects it */
 				kdbus_sync_reply_wakeup(r, -EPIPE);
-				/* a restarted call picks up the error */
-				if (r->interrupted)
-					continue;
-			} else {
-				/* send a 'connection dead' notification */
-				kdbus_notify_reply_dead(bus, c->id, r->cookie);
+				continue;
 			}
 
+			/* send a 'connection dead' notification */
+			kdbus_notify_reply_dead(bus, c->id, r->cookie);
 			kdbus_reply_unlink(r);
 		}
 		mutex_unlock(&c->lock);
@@ -1557,6 +1553,12 @@ static int kdbus_conn_wait_reply(struct kdbus_conn *conn_src,
 	}
 
 	mutex_lock(&conn_src->lock);
+	/*
+	 * A result that arrived meanwhile (also after a timeout or a cancel)
+	 * is what counts; read it under the lock that protects it.
+	 */
+	if (ret != -ECONNRESET && !reply_wait->waiting)
+		ret = reply_wait->err;
 	reply_wait->waiting = false;
 	entry = reply_wait->queue_entry;
 	if (entry) {

@@ -204,15 +204,23 @@ void kdbus_reply_retarget(struct kdbus_reply *r, struct kdbus_conn *from,
  * @err:	Error code to set on the remote side
  *
  * Wakes up remote peer (method origin) with the appropriate synchronous reply
- * code. The caller holds reply->reply_dst->lock.
+ * code, unless a result was delivered already. The slot stays linked: the
+ * waiting task (or, for an interrupted wait, the timeout work) unlinks it.
+ * The caller holds reply->reply_dst->lock.
  */
 void kdbus_sync_reply_wakeup(struct kdbus_reply *reply, int err)
 {
+	lockdep_assert_held(&reply->reply_dst->lock);
+
 	if (WARN_ON(!reply->sync))
 		return;
 
-	reply->waiting = false;
+	/* the first result wins; the waiter collects it and unlinks */
+	if (!reply->waiting)
+		return;
+
 	reply->err = err;
+	WRITE_ONCE(reply->waiting, false);
 	wake_up_interruptible(&reply->reply_dst->wait);
 }
 

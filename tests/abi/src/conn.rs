@@ -316,8 +316,17 @@ impl Conn {
     /// Reads a published slice and frees it.
     pub fn take(&self, off: u64, size: u64) -> Vec<u8> {
         let data = self.pool.read(off, size);
-        self.free(off).expect("FREE");
+        self.free_after_use(off);
         data
+    }
+
+    /// FREE of a slice just used: only a connection that was disconnected
+    /// meanwhile (by another thread) may refuse it.
+    fn free_after_use(&self, off: u64) {
+        match self.free(off) {
+            Ok(()) | Err(Errno::CONNRESET) => {}
+            Err(e) => panic!("FREE of offset {off}: {e}"),
+        }
     }
 
     pub fn free(&self, offset: u64) -> Result<(), Errno> {
@@ -387,7 +396,7 @@ impl Conn {
         let msg = if rc.msg.offset != self.pool.len() as u64 {
             let data = self.pool.read(rc.msg.offset, rc.msg.msg_size);
             if flags & KDBUS_RECV_PEEK == 0 {
-                self.free(rc.msg.offset).expect("FREE");
+                self.free_after_use(rc.msg.offset);
             }
             Some(Msg::parse(data))
         } else {

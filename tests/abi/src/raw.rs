@@ -130,7 +130,12 @@ pub fn item_negotiate(types: &[u64]) -> Vec<u8> {
 /// A command: the fixed struct followed by items; `size` is set to the
 /// total length.
 pub fn cmd<T: Copy>(fixed: &T, items: &[Vec<u8>]) -> Buf {
-    let mut bytes = struct_bytes(fixed).to_vec();
+    cmd_bytes(struct_bytes(fixed), items)
+}
+
+/// A command from the bytes of its fixed part (at least 8) and items.
+pub fn cmd_bytes(fixed: &[u8], items: &[Vec<u8>]) -> Buf {
+    let mut bytes = fixed.to_vec();
     for i in items {
         bytes.extend_from_slice(i);
     }
