@@ -170,9 +170,15 @@ int __kdbus_args_parse(struct kdbus_args *args, bool is_cmd,
 	if (user_size > KDBUS_CMD_MAX_SIZE)
 		return -EMSGSIZE;
 
-	cmd = memdup_user(argp, user_size);
-	if (IS_ERR(cmd))
-		return PTR_ERR(cmd);
+	if (user_size <= sizeof(args->cmd_buf)) {
+		if (copy_from_user(args->cmd_buf, argp, user_size))
+			return -EFAULT;
+		cmd = (struct kdbus_cmd *)args->cmd_buf;
+	} else {
+		cmd = memdup_user(argp, user_size);
+		if (IS_ERR(cmd))
+			return PTR_ERR(cmd);
+	}
 
 	args->cmd = cmd;
 	args->user = argp;
@@ -230,7 +236,8 @@ int kdbus_args_clear(struct kdbus_args *args, int ret)
 		if (args->is_cmd && put_user(args->cmd->return_flags,
 					     &args->user->return_flags))
 			ret = -EFAULT;
-		kfree(args->cmd);
+		if (args->cmd != (struct kdbus_cmd *)args->cmd_buf)
+			kfree(args->cmd);
 		args->cmd = NULL;
 	}
 

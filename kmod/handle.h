@@ -41,6 +41,7 @@ struct kdbus_arg {
  * @cmd:		set by parser to the kernel copy of the command payload
  * @items:		points to item array in @cmd
  * @items_size:		size of @items in bytes
+ * @cmd_buf:		storage of small commands (larger ones are allocated)
  * @is_cmd:		whether this is a command-payload or msg-payload
  *
  * This structure is used to parse ioctl command payloads on each invocation.
@@ -60,6 +61,7 @@ struct kdbus_args {
 	struct kdbus_item *items;
 	size_t items_size;
 
+	u64 cmd_buf[32];
 	bool is_cmd : 1;
 };
 

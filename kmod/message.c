@@ -444,6 +444,34 @@ static int kdbus_msg_examine(struct kdbus_msg *msg, struct kdbus_bus *bus,
 	return 0;
 }
 
+/* inline payloads up to this size are copied into the kernel at SEND */
+#define KDBUS_STAGING_BOUNCE_MAX	1024
+
+static int kdbus_staging_bounce(struct kdbus_staging *staging)
+{
+	size_t i, off = 0;
+	u8 *buf;
+
+	buf = kmalloc(staging->payload_size, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+
+	for (i = 0; i < staging->n_parts; i++) {
+		const struct kdbus_staging_part *part = &staging->parts[i];
+
+		if (!part->uptr)
+			memset(buf + off, 0, part->len);
+		else if (copy_from_user(buf + off, part->uptr, part->len)) {
+			kfree(buf);
+			return -EFAULT;
+		}
+		off += part->len;
+	}
+
+	staging->payload = buf;
+	return 0;
+}
+
 static int kdbus_staging_import(struct kdbus_staging *staging)
 {
 	struct kdbus_msg *msg = staging->msg;
@@ -534,6 +562,14 @@ static int kdbus_staging_import(struct kdbus_staging *staging)
 	}
 
 	staging->payload_size = payload;
+
+	/*
+	 * Small payloads are copied in once here: every receiver then gets
+	 * the whole message in one write, usually into a single page.
+	 */
+	if (payload > 0 && payload <= KDBUS_STAGING_BOUNCE_MAX)
+		return kdbus_staging_bounce(staging);
+
 	return 0;
 }
 
@@ -649,14 +685,7 @@ struct kdbus_staging *kdbus_staging_new_user(struct kdbus_bus *bus,
 		goto error;
 
 	/* a connection with faked credentials sends no process metadata */
-	if (!conn->meta_fake) {
-		staging->meta_proc = kdbus_meta_proc_new();
-		if (IS_ERR(staging->meta_proc)) {
-			ret = PTR_ERR(staging->meta_proc);
-			staging->meta_proc = NULL;
-			goto error;
-		}
-	}
+	staging->no_proc_meta = !!conn->meta_fake;
 
 	staging->msg_seqnum = atomic64_inc_return(&bus->last_message_id);
 	return staging;
@@ -679,6 +708,7 @@ struct kdbus_staging *kdbus_staging_free(struct kdbus_staging *staging)
 
 	kdbus_meta_conn_destroy(&staging->meta_conn);
 	kdbus_meta_proc_unref(staging->meta_proc);
+	kfree(staging->payload);
 	kdbus_gaps_unref(staging->gaps);
 	if (staging->msg_owned)
 		kfree(staging->msg);
@@ -712,9 +742,21 @@ int kdbus_staging_collect(struct kdbus_staging *staging,
 
 	mask = kdbus_meta_msg_mask(src, dst);
 
-	ret = kdbus_meta_proc_collect(staging->meta_proc, mask);
-	if (ret < 0)
-		return ret;
+	/* process metadata is allocated only if a receiver wants some */
+	if ((mask & KDBUS_ATTACH_PROC) && !staging->no_proc_meta) {
+		if (!staging->meta_proc) {
+			staging->meta_proc = kdbus_meta_proc_new();
+			if (IS_ERR(staging->meta_proc)) {
+				ret = PTR_ERR(staging->meta_proc);
+				staging->meta_proc = NULL;
+				return ret;
+			}
+		}
+
+		ret = kdbus_meta_proc_collect(staging->meta_proc, mask);
+		if (ret < 0)
+			return ret;
+	}
 
 	return kdbus_meta_conn_collect(&staging->meta_conn, src,
 				       staging->msg_seqnum, mask);
@@ -771,7 +813,7 @@ int kdbus_staging_write(struct kdbus_staging *staging,
 			struct kdbus_staging_render *r,
 			struct kdbus_pool_slice *slice)
 {
-	struct kvec kvec[3];
+	struct kvec kvec[6];
 	u64 size = 0;
 	size_t i, cnt = 0, off;
 	int ret;
@@ -786,6 +828,14 @@ int kdbus_staging_write(struct kdbus_staging *staging,
 	cnt += !!kdbus_kvec_pad(&kvec[cnt], &size);
 	if (r->meta_size)
 		kdbus_kvec_set(&kvec[cnt++], r->meta, r->meta_size, &size);
+
+	/* a payload copied in at SEND goes with the header, in one write */
+	if (staging->payload) {
+		kdbus_kvec_set(&kvec[cnt++], staging->payload,
+			       staging->payload_size, &size);
+		cnt += !!kdbus_kvec_pad(&kvec[cnt], &size);
+		return kdbus_pool_slice_copy_kvec(slice, 0, kvec, cnt, size);
+	}
 
 	ret = kdbus_pool_slice_copy_kvec(slice, 0, kvec, cnt, size);
 	if (ret < 0)

@@ -74,8 +74,11 @@ struct kdbus_staging_off {
  * @payload_size:	Total inline payload size (without final padding)
  * @n_offs:		Number of PAYLOAD_OFF items with data
  * @offs:		PAYLOAD_OFF items to patch per receiver
+ * @payload:		Kernel copy of a small inline payload, or NULL
  * @gaps:		Gaps for fds and memfds, or NULL
- * @meta_proc:		Process metadata of the sender, NULL if none
+ * @meta_proc:		Process metadata of the sender, NULL until needed
+ * @no_proc_meta:	The sender faked its metadata: it sends no process
+ *			metadata at all
  * @meta_conn:		Connection metadata of the sender
  */
 struct kdbus_staging {
@@ -97,8 +100,11 @@ struct kdbus_staging {
 	size_t n_offs;
 	struct kdbus_staging_off *offs;
 
+	u8 *payload;
+
 	struct kdbus_gaps *gaps;
 	struct kdbus_meta_proc *meta_proc;
+	bool no_proc_meta;
 	struct kdbus_meta_conn meta_conn;
 };
 
