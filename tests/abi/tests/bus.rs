@@ -368,3 +368,71 @@ fn bus_make_cmd_helper_builds_a_valid_command() {
     let mut c = bus_make_cmd(&format!("{}-h", euid()), 0, &[]);
     raw::ioctl(control.as_fd(), KDBUS_CMD_BUS_MAKE, &mut c).unwrap();
 }
+
+#[test]
+fn handles_of_a_removed_bus_are_eshutdown() {
+    use std::os::fd::AsRawFd;
+    let domain = Arc::new(Domain::new());
+    let bus = Bus::make_in(&domain, "dying", KDBUS_MAKE_ACCESS_WORLD, &[]).unwrap();
+    let fresh = open_node(&bus.endpoint()).unwrap();
+    let dir = rustix::fs::open(
+        &bus.dir,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let name = format!("{}-ep", euid());
+    let ep_owner = open_node(&bus.endpoint()).unwrap();
+    let mut c = cmd(
+        &kdbus_cmd::default(),
+        &[item_str(KDBUS_ITEM_MAKE_NAME, &name)],
+    );
+    raw::ioctl(ep_owner.as_fd(), KDBUS_CMD_ENDPOINT_MAKE, &mut c).unwrap();
+    drop(bus);
+
+    // setup and endpoint-owner ioctls on handles opened before
+    let mut hello = Hello::new().buf();
+    assert_eq!(
+        raw::ioctl(fresh.as_fd(), KDBUS_CMD_HELLO, &mut hello),
+        Err(Errno::SHUTDOWN)
+    );
+    let mut update = cmd(&kdbus_cmd::default(), &[]);
+    assert_eq!(
+        raw::ioctl(ep_owner.as_fd(), KDBUS_CMD_ENDPOINT_UPDATE, &mut update),
+        Err(Errno::SHUTDOWN)
+    );
+    // opening the nodes again through the old handles
+    for fd in [fresh.as_raw_fd(), dir.as_raw_fd()] {
+        let path = format!("/proc/self/fd/{fd}");
+        assert_eq!(
+            rustix::fs::open(
+                path.as_str(),
+                rustix::fs::OFlags::RDONLY,
+                rustix::fs::Mode::empty()
+            )
+            .err(),
+            Some(Errno::SHUTDOWN),
+            "{path}"
+        );
+    }
+    // re-opening a removed directory fails too
+    assert_eq!(
+        rustix::fs::openat(
+            &dir,
+            ".",
+            rustix::fs::OFlags::RDONLY,
+            rustix::fs::Mode::empty()
+        )
+        .err(),
+        Some(Errno::SHUTDOWN)
+    );
+    // and a directory that was open before lists nothing any more
+    let mut buf = Vec::with_capacity(4096);
+    let mut raw_dir = rustix::fs::RawDir::new(&dir, buf.spare_capacity_mut());
+    let mut names = Vec::new();
+    while let Some(e) = raw_dir.next() {
+        names.push(e.unwrap().file_name().to_string_lossy().into_owned());
+    }
+    names.retain(|n| n != "." && n != "..");
+    assert!(names.is_empty(), "{names:?}");
+}
