@@ -1811,18 +1811,18 @@ int kdbus_cmd_conn_info(struct kdbus_conn *conn, void __user *argp)
 		goto exit;
 
 	kdbus_pool_slice_publish(slice, &cmd->offset, &cmd->info_size);
-
-	if (kdbus_member_set_user(&cmd->offset, argp, typeof(*cmd), offset) ||
-	    kdbus_member_set_user(&cmd->info_size, argp,
-				  typeof(*cmd), info_size)) {
-		ret = -EFAULT;
-		goto exit;
-	}
-
 	ret = 0;
 
 exit:
 	up_read(&bus->name_registry->rwlock);
+
+	/* user memory is written only with no bus lock held */
+	if (ret == 0 &&
+	    (kdbus_member_set_user(&cmd->offset, argp, typeof(*cmd), offset) ||
+	     kdbus_member_set_user(&cmd->info_size, argp,
+				   typeof(*cmd), info_size)))
+		ret = -EFAULT;
+
 	kdbus_pool_slice_release(slice);
 	kfree(meta_items);
 	kdbus_meta_conn_destroy(&conn_meta);

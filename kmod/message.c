@@ -3,9 +3,11 @@
  * Messages (spec §8).
  *
  * SEND copies the kdbus_msg header and items into the kernel once and
- * validates them ("staging"). Inline payload stays in the sender's memory
- * and is copied straight into each receiver's pool; file descriptors and
- * memfds are pinned as files ("gaps") and installed at RECV.
+ * validates them ("staging"). Small inline payloads are copied in as well;
+ * larger ones stay in the sender's memory, whose pages are pinned, and are
+ * copied straight into each receiver's pool. Nothing is read from user
+ * memory once bus locks are held. File descriptors and memfds are pinned
+ * as files ("gaps") and installed at RECV.
  *
  * The slice written for each receiver is laid out as
  *	kdbus_msg header and the user items (PAYLOAD_VEC turned into
@@ -447,6 +449,68 @@ static int kdbus_msg_examine(struct kdbus_msg *msg, struct kdbus_bus *bus,
 /* inline payloads up to this size are copied into the kernel at SEND */
 #define KDBUS_STAGING_BOUNCE_MAX	1024
 
+/*
+ * Pin the sender's pages of every data part. Faults (and whatever they
+ * wait for: swap, a FUSE server, userfaultfd) happen here, before any bus
+ * lock is taken; the copies into the receivers' pools later read the
+ * pinned pages.
+ */
+static int kdbus_staging_pin(struct kdbus_staging *staging)
+{
+	unsigned int i, total = 0, pos = 0;
+	int n;
+
+	for (i = 0; i < staging->n_parts; i++) {
+		const struct kdbus_staging_part *part = &staging->parts[i];
+		unsigned long start = (unsigned long)part->uptr;
+
+		if (part->uptr)
+			total += DIV_ROUND_UP(offset_in_page(start) + part->len,
+					      PAGE_SIZE);
+	}
+
+	staging->pages = kvmalloc_array(total, sizeof(*staging->pages),
+					GFP_KERNEL);
+	staging->bvecs = kvmalloc_array(total, sizeof(*staging->bvecs),
+					GFP_KERNEL);
+	if (!staging->pages || !staging->bvecs)
+		return -ENOMEM;
+
+	for (i = 0; i < staging->n_parts; i++) {
+		struct kdbus_staging_part *part = &staging->parts[i];
+		unsigned long start = (unsigned long)part->uptr;
+		size_t left = part->len, off = offset_in_page(start);
+		unsigned int j, npages;
+
+		if (!part->uptr)
+			continue;
+
+		npages = DIV_ROUND_UP(off + part->len, PAGE_SIZE);
+		n = pin_user_pages_fast(start & PAGE_MASK, npages, 0,
+					staging->pages + staging->nr_pages);
+		if (n > 0)
+			staging->nr_pages += n;
+		if (n != npages)
+			return n < 0 ? n : -EFAULT;
+
+		part->bvec = staging->bvecs + pos;
+		part->nr_bvec = npages;
+		for (j = 0; j < npages; j++) {
+			size_t len = min_t(size_t, PAGE_SIZE - off, left);
+
+			staging->bvecs[pos].bv_page =
+					staging->pages[pos];
+			staging->bvecs[pos].bv_offset = off;
+			staging->bvecs[pos].bv_len = len;
+			left -= len;
+			off = 0;
+			pos++;
+		}
+	}
+
+	return 0;
+}
+
 static int kdbus_staging_bounce(struct kdbus_staging *staging)
 {
 	size_t i, off = 0;
@@ -569,6 +633,8 @@ static int kdbus_staging_import(struct kdbus_staging *staging)
 	 */
 	if (payload > 0 && payload <= KDBUS_STAGING_BOUNCE_MAX)
 		return kdbus_staging_bounce(staging);
+	if (payload > 0)
+		return kdbus_staging_pin(staging);
 
 	return 0;
 }
@@ -687,6 +753,26 @@ struct kdbus_staging *kdbus_staging_new_user(struct kdbus_bus *bus,
 	/* a connection with faked credentials sends no process metadata */
 	staging->no_proc_meta = !!conn->meta_fake;
 
+	/*
+	 * The command line is read from the sender's memory: do it now,
+	 * before any bus lock is taken, if the sender offers it at all (the
+	 * other items are collected lazily, only for receivers that ask).
+	 */
+	if (!staging->no_proc_meta &&
+	    (atomic64_read(&conn->attach_flags_send) & KDBUS_ATTACH_CMDLINE)) {
+		staging->meta_proc = kdbus_meta_proc_new();
+		if (IS_ERR(staging->meta_proc)) {
+			ret = PTR_ERR(staging->meta_proc);
+			staging->meta_proc = NULL;
+			goto error;
+		}
+
+		ret = kdbus_meta_proc_collect(staging->meta_proc,
+					      KDBUS_ATTACH_CMDLINE);
+		if (ret < 0)
+			goto error;
+	}
+
 	staging->msg_seqnum = atomic64_inc_return(&bus->last_message_id);
 	return staging;
 
@@ -709,6 +795,10 @@ struct kdbus_staging *kdbus_staging_free(struct kdbus_staging *staging)
 	kdbus_meta_conn_destroy(&staging->meta_conn);
 	kdbus_meta_proc_unref(staging->meta_proc);
 	kfree(staging->payload);
+	if (staging->nr_pages)
+		unpin_user_pages(staging->pages, staging->nr_pages);
+	kvfree(staging->pages);
+	kvfree(staging->bvecs);
 	kdbus_gaps_unref(staging->gaps);
 	if (staging->msg_owned)
 		kfree(staging->msg);
@@ -753,7 +843,9 @@ int kdbus_staging_collect(struct kdbus_staging *staging,
 			}
 		}
 
-		ret = kdbus_meta_proc_collect(staging->meta_proc, mask);
+		/* the command line was taken (or not) at staging time */
+		ret = kdbus_meta_proc_collect(staging->meta_proc,
+					      mask & ~KDBUS_ATTACH_CMDLINE);
 		if (ret < 0)
 			return ret;
 	}
@@ -847,7 +939,8 @@ int kdbus_staging_write(struct kdbus_staging *staging,
 		const struct kdbus_staging_part *part = &staging->parts[i];
 
 		if (part->uptr) {
-			ret = kdbus_pool_slice_copy_user(slice, off, part->uptr,
+			ret = kdbus_pool_slice_copy_bvec(slice, off, part->bvec,
+							 part->nr_bvec,
 							 part->len);
 		} else {
 			kvec[0].iov_base = (void *)kdbus_zeros;

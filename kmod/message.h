@@ -7,6 +7,7 @@
 #ifndef __KDBUS_MESSAGE_H
 #define __KDBUS_MESSAGE_H
 
+#include <linux/bvec.h>
 #include <linux/fs.h>
 #include <linux/kref.h>
 #include <linux/kdbus.h>
@@ -47,10 +48,16 @@ struct kdbus_gaps *kdbus_gaps_unref(struct kdbus_gaps *gaps);
 int kdbus_gaps_install(struct kdbus_gaps *gaps, struct kdbus_pool_slice *slice,
 		       bool *out_incomplete);
 
-/* a piece of inline payload: user memory, or zeros if @uptr is NULL */
+/*
+ * A piece of inline payload: user memory, or zeros if @uptr is NULL. The
+ * user pages are pinned at SEND (@bvec) so that no copy from the sender's
+ * memory happens while bus locks are held.
+ */
 struct kdbus_staging_part {
 	const void __user *uptr;
 	size_t len;
+	struct bio_vec *bvec;
+	unsigned int nr_bvec;
 };
 
 /* a PAYLOAD_OFF item and its offset relative to the payload start */
@@ -75,6 +82,9 @@ struct kdbus_staging_off {
  * @n_offs:		Number of PAYLOAD_OFF items with data
  * @offs:		PAYLOAD_OFF items to patch per receiver
  * @payload:		Kernel copy of a small inline payload, or NULL
+ * @pages:		Pinned pages of a larger inline payload
+ * @nr_pages:		Number of @pages
+ * @bvecs:		The parts' views of @pages
  * @gaps:		Gaps for fds and memfds, or NULL
  * @meta_proc:		Process metadata of the sender, NULL until needed
  * @no_proc_meta:	The sender faked its metadata: it sends no process
@@ -101,6 +111,9 @@ struct kdbus_staging {
 	struct kdbus_staging_off *offs;
 
 	u8 *payload;
+	struct page **pages;
+	unsigned int nr_pages;
+	struct bio_vec *bvecs;
 
 	struct kdbus_gaps *gaps;
 	struct kdbus_meta_proc *meta_proc;

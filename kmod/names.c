@@ -854,15 +854,18 @@ int kdbus_cmd_list(struct kdbus_conn *conn, void __user *argp)
 		kdbus_pool_slice_publish(slice, &cmd->offset, &cmd->list_size);
 	}
 
-	if (kdbus_member_set_user(&cmd->offset, argp, typeof(*cmd), offset) ||
-	    kdbus_member_set_user(&cmd->list_size, argp,
-				  typeof(*cmd), list_size))
-		ret = -EFAULT;
-
 exit_unlock:
 	up_read(&conn->ep->policy_db.entries_rwlock);
 	up_read(&conn->ep->bus->conn_rwlock);
 	up_read(&reg->rwlock);
+
+	/* user memory is written only with no bus lock held */
+	if (ret == 0 &&
+	    (kdbus_member_set_user(&cmd->offset, argp, typeof(*cmd), offset) ||
+	     kdbus_member_set_user(&cmd->list_size, argp,
+				   typeof(*cmd), list_size)))
+		ret = -EFAULT;
+
 	kdbus_pool_slice_release(slice);
 	return kdbus_args_clear(&args, ret);
 }

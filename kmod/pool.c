@@ -593,30 +593,25 @@ static int kdbus_pool_write(struct kdbus_pool *pool, loff_t pos,
 }
 
 /**
- * kdbus_pool_slice_copy_user() - copy user memory to a slice
+ * kdbus_pool_slice_copy_bvec() - copy pinned pages to a slice
  * @slice:		The slice to write to
  * @off:		Offset in the slice to write to
- * @uptr:		User memory to copy from
- * @len:		Number of bytes to copy
+ * @bvec:		Pages to copy from
+ * @nr_bvec:		Number of elements in @bvec
+ * @len:		Number of bytes described by @bvec
  *
- * Return: 0 on success, -EFAULT if the user memory is not readable, other
- *	   negative errors.
+ * Return: 0 on success, negative errno on failure.
  */
-int kdbus_pool_slice_copy_user(const struct kdbus_pool_slice *slice,
-			       loff_t off, const void __user *uptr, size_t len)
+int kdbus_pool_slice_copy_bvec(const struct kdbus_pool_slice *slice,
+			       loff_t off, const struct bio_vec *bvec,
+			       unsigned int nr_bvec, size_t len)
 {
 	struct iov_iter iter;
-	struct iovec iov;
-	int ret;
 
 	if (WARN_ON(off + len > slice->size))
 		return -EFAULT;
 
-	ret = import_single_range(ITER_SOURCE, (void __user *)uptr, len,
-				  &iov, &iter);
-	if (ret < 0)
-		return ret;
-
+	iov_iter_bvec(&iter, ITER_SOURCE, bvec, nr_bvec, len);
 	return kdbus_pool_write(slice->pool, slice->off + off, &iter);
 }
 

@@ -6,6 +6,7 @@
 #ifndef __KDBUS_POOL_H
 #define __KDBUS_POOL_H
 
+#include <linux/bvec.h>
 #include <linux/uio.h>
 
 struct kdbus_pool;
@@ -31,8 +32,8 @@ int kdbus_pool_slice_copy(const struct kdbus_pool_slice *slice_dst,
 int kdbus_pool_slice_copy_kvec(const struct kdbus_pool_slice *slice,
 			       loff_t off, struct kvec *kvec,
 			       size_t kvec_count, size_t total_len);
-int kdbus_pool_slice_copy_user(const struct kdbus_pool_slice *slice,
-			       loff_t off, const void __user *uptr,
-			       size_t len);
+int kdbus_pool_slice_copy_bvec(const struct kdbus_pool_slice *slice,
+			       loff_t off, const struct bio_vec *bvec,
+			       unsigned int nr_bvec, size_t len);
 
 #endif
