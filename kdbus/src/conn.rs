@@ -16,7 +16,7 @@ use crate::flags::{AttachFlags, HelloFlags, ListFlags, MakeFlags, NameFlags, Rec
 use crate::info::{parse_info, parse_list, BusCreatorInfo, ConnInfo, ListEntry};
 use crate::item::{Item, Items};
 use crate::matches::MatchRule;
-use crate::message::{check_string, Message, MessageBuilder, DEFAULT_CALL_TIMEOUT};
+use crate::message::{check_string, Message, MessageBuilder, OwnedMessage, DEFAULT_CALL_TIMEOUT};
 use crate::meta::{Creds, Pids};
 use crate::policy::{Policy, PolicyAccess};
 use crate::pool::Pool;
@@ -230,6 +230,13 @@ pub struct Recv<'c> {
     /// `None` if nothing was queued (`EAGAIN`) or the message was dropped.
     pub message: Option<Message<'c>>,
     /// Messages lost (quota, failed broadcasts) since the last RECV.
+    pub dropped_msgs: u64,
+}
+
+/// Returned by [`Connection::peek`]: a copy of the next message, if any.
+#[derive(Debug)]
+pub struct Peeked {
+    pub message: Option<OwnedMessage>,
     pub dropped_msgs: u64,
 }
 
@@ -561,9 +568,51 @@ impl Connection {
         self.recv_with(RecvFlags::empty(), 0)
     }
 
-    /// Returns the next message without dequeuing it.
-    pub fn peek(&self) -> Result<Recv<'_>> {
-        self.recv_with(RecvFlags::PEEK, 0)
+    /// A copy of the next message, left queued (`KDBUS_RECV_PEEK`).
+    pub fn peek(&self) -> Result<Peeked> {
+        self.peek_with(RecvFlags::empty(), 0)
+    }
+
+    /// Like [`peek`](Self::peek) for the message [`recv_priority`]
+    /// (Self::recv_priority) would return.
+    pub fn peek_priority(&self, max_priority: i64) -> Result<Peeked> {
+        self.peek_with(RecvFlags::USE_PRIORITY, max_priority)
+    }
+
+    fn peek_with(&self, flags: RecvFlags, priority: i64) -> Result<Peeked> {
+        let (result, recv) = self.raw_recv(flags | RecvFlags::PEEK, priority);
+        let dropped_msgs = recv.dropped_msgs;
+        match result {
+            Err(Errno::AGAIN) => Ok(Peeked {
+                message: None,
+                dropped_msgs,
+            }),
+            Err(e) => Err(Error::command("KDBUS_CMD_RECV", e)),
+            Ok(()) => {
+                // The next RECV publishes this slice again: copy it and
+                // drop our reference now (the queue keeps the message).
+                let bytes = self.take_slice(recv.msg.offset, recv.msg.msg_size)?;
+                Ok(Peeked {
+                    message: Some(OwnedMessage::from_received(bytes, recv.msg.return_flags)?),
+                    dropped_msgs,
+                })
+            }
+        }
+    }
+
+    fn raw_recv(
+        &self,
+        flags: RecvFlags,
+        priority: i64,
+    ) -> (std::result::Result<(), Errno>, kdbus_cmd_recv) {
+        let mut buf = Buf::with_header(&kdbus_cmd_recv {
+            size: std::mem::size_of::<kdbus_cmd_recv>() as u64,
+            flags: flags.bits(),
+            priority,
+            ..Default::default()
+        });
+        let result = raw::ioctl(self.as_fd(), KDBUS_CMD_RECV, &mut buf);
+        (result, buf.read(0))
     }
 
     /// Dequeues and discards the next message (a pending call's sender is
@@ -578,17 +627,16 @@ impl Connection {
         self.recv_with(RecvFlags::USE_PRIORITY, max_priority)
     }
 
-    /// `KDBUS_CMD_RECV` with any flags. An empty queue (`EAGAIN`) is not an
-    /// error: `message` is `None`.
+    /// `KDBUS_CMD_RECV` with `DROP` and/or `USE_PRIORITY`. An empty queue
+    /// (`EAGAIN`) is not an error: `message` is `None`. For `PEEK` use
+    /// [`peek`](Self::peek).
     pub fn recv_with(&self, flags: RecvFlags, priority: i64) -> Result<Recv<'_>> {
-        let mut buf = Buf::with_header(&kdbus_cmd_recv {
-            size: std::mem::size_of::<kdbus_cmd_recv>() as u64,
-            flags: flags.bits(),
-            priority,
-            ..Default::default()
-        });
-        let result = raw::ioctl(self.as_fd(), KDBUS_CMD_RECV, &mut buf);
-        let recv: kdbus_cmd_recv = buf.read(0);
+        if flags.contains(RecvFlags::PEEK) {
+            return Err(Error::invalid_argument(
+                "recv_with cannot PEEK (a peeked slice is published again): use Connection::peek",
+            ));
+        }
+        let (result, recv) = self.raw_recv(flags, priority);
         let dropped_msgs = recv.dropped_msgs;
         match result {
             Err(Errno::AGAIN) => Ok(Recv {

@@ -57,7 +57,7 @@ pub use bus::{
     bus_path, own_name, prefixed_name, Bus, BusBuilder, Endpoint, EndpointBuilder, KDBUSFS_MOUNT,
     SYSTEM_BUS_NAME, SYSTEM_BUS_PATH,
 };
-pub use conn::{ByeBye, Connection, HelloBuilder, Peer, Recv, Update, DEFAULT_POOL_SIZE};
+pub use conn::{ByeBye, Connection, HelloBuilder, Peeked, Peer, Recv, Update, DEFAULT_POOL_SIZE};
 pub use error::{Errno, Error, Result};
 pub use flags::{AttachFlags, HelloFlags, ListFlags, MakeFlags, MsgFlags, NameFlags, RecvFlags};
 pub use info::{BusCreatorInfo, ConnInfo, ListEntry};
@@ -65,7 +65,7 @@ pub use matches::{MatchRule, Rule};
 pub use memfd::{sealed_memfd, sealed_memfd_with};
 pub use message::{
     deadline_after, Destination, Message, MessageBuilder, MessageView, NameOwner, Notification,
-    PayloadPart, ReceivedMemfd,
+    OwnedMessage, PayloadPart, ReceivedMemfd,
 };
 pub use meta::{Audit, CapSet, Caps, Creds, Metadata, OwnedName, Pids, Timestamp};
 pub use policy::{Access, Policy, PolicyAccess, Subject};

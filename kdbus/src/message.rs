@@ -694,6 +694,29 @@ impl std::fmt::Debug for Message<'_> {
     }
 }
 
+/// Takes ownership of the fds and memfds RECV installed for `view`.
+fn take_installed_fds(view: &MessageView<'_>) -> (Vec<Option<OwnedFd>>, Vec<ReceivedMemfd>) {
+    let own = |fd: i32| {
+        (fd >= 0).then(|| {
+            // SAFETY: RECV installed `fd` into our fd table for this
+            // message; nothing else knows of it, so we become its only
+            // owner. Each received message is wrapped exactly once.
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        })
+    };
+    let fds = view.fd_numbers().into_iter().map(own).collect();
+    let memfds = view
+        .memfd_items()
+        .into_iter()
+        .map(|m| ReceivedMemfd {
+            fd: own(m.fd),
+            start: m.start,
+            size: m.size,
+        })
+        .collect();
+    (fds, memfds)
+}
+
 impl<'c> Message<'c> {
     /// Takes over the slice the kernel published at `offset` for `conn`.
     /// On error the slice is freed before returning.
@@ -714,25 +737,7 @@ impl<'c> Message<'c> {
                 return Err(err);
             }
         };
-        // The kernel installed these fds into this process for us alone.
-        let own = |fd: i32| {
-            (fd >= 0).then(|| {
-                // SAFETY: RECV installed `fd` into our fd table for this
-                // message; nothing else knows of it, so we become its only
-                // owner. Each message is wrapped exactly once.
-                unsafe { OwnedFd::from_raw_fd(fd) }
-            })
-        };
-        let fds = view.fd_numbers().into_iter().map(own).collect();
-        let memfds = view
-            .memfd_items()
-            .into_iter()
-            .map(|m| ReceivedMemfd {
-                fd: own(m.fd),
-                start: m.start,
-                size: m.size,
-            })
-            .collect();
+        let (fds, memfds) = take_installed_fds(&view);
         Ok(Message {
             view,
             conn,
@@ -741,6 +746,17 @@ impl<'c> Message<'c> {
             fds,
             memfds,
         })
+    }
+
+    /// A copy that does not hold the pool slice (the fds and memfds stay
+    /// with `self`).
+    pub fn to_owned_message(&self) -> OwnedMessage {
+        OwnedMessage {
+            bytes: self.view.slice.to_vec(),
+            return_flags: self.return_flags,
+            fds: Vec::new(),
+            memfds: Vec::new(),
+        }
     }
 
     /// Offset of the slice in the pool.
@@ -781,6 +797,57 @@ impl<'c> Message<'c> {
     /// The parsed view, borrowed from the pool.
     pub fn view(&self) -> &MessageView<'c> {
         &self.view
+    }
+}
+
+/// A received message copied out of the pool (what [`Connection::peek`]
+/// returns: a peeked message stays queued, and its slice is published
+/// again by the next RECV, so a peek must not hold on to it).
+#[derive(Debug)]
+pub struct OwnedMessage {
+    bytes: Vec<u8>,
+    return_flags: u64,
+    fds: Vec<Option<OwnedFd>>,
+    memfds: Vec<ReceivedMemfd>,
+}
+
+impl OwnedMessage {
+    /// Validates `bytes` (one message as laid out in a pool) and takes the
+    /// fds the kernel installed for it.
+    pub(crate) fn from_received(bytes: Vec<u8>, return_flags: u64) -> Result<OwnedMessage> {
+        let (fds, memfds) = take_installed_fds(&MessageView::parse(&bytes)?);
+        Ok(OwnedMessage {
+            bytes,
+            return_flags,
+            fds,
+            memfds,
+        })
+    }
+
+    /// The parsed message.
+    pub fn view(&self) -> MessageView<'_> {
+        MessageView::parse(&self.bytes).expect("validated when received, never modified")
+    }
+
+    pub fn return_flags(&self) -> u64 {
+        self.return_flags
+    }
+
+    /// Passed fds (`None` where none was installed, as on PEEK).
+    pub fn fds(&self) -> &[Option<OwnedFd>] {
+        &self.fds
+    }
+
+    pub fn take_fds(&mut self) -> Vec<Option<OwnedFd>> {
+        std::mem::take(&mut self.fds)
+    }
+
+    pub fn memfds(&self) -> &[ReceivedMemfd] {
+        &self.memfds
+    }
+
+    pub fn take_memfds(&mut self) -> Vec<ReceivedMemfd> {
+        std::mem::take(&mut self.memfds)
     }
 }
 
@@ -1131,6 +1198,43 @@ pub(crate) mod tests {
                 size: 4096
             }]
         );
+    }
+
+    #[test]
+    fn an_owned_message_takes_the_installed_fds() {
+        use std::os::fd::IntoRawFd;
+        // Stand-ins for fds RECV would have installed.
+        let fd = std::fs::File::open("/dev/null").unwrap().into_raw_fd();
+        let memfd = crate::memfd::sealed_memfd("t", b"abc")
+            .unwrap()
+            .into_raw_fd();
+        let mut image = PoolImage::new(header());
+        image
+            .item(
+                KDBUS_ITEM_FDS,
+                &[fd.to_ne_bytes(), (-1i32).to_ne_bytes()].concat(),
+            )
+            .item(
+                KDBUS_ITEM_PAYLOAD_MEMFD,
+                kdbus_memfd {
+                    start: 1,
+                    size: 2,
+                    fd: memfd,
+                    __pad: 0,
+                }
+                .as_bytes(),
+            )
+            .payload(b"data");
+        let bytes = image.build().as_bytes().to_vec();
+        let mut msg = OwnedMessage::from_received(bytes, 0).unwrap();
+        assert_eq!(msg.view().payload_to_vec(), b"data");
+        assert_eq!(msg.fds().len(), 2);
+        assert_eq!(msg.fds()[0].as_ref().map(|f| f.as_raw_fd()), Some(fd));
+        assert!(msg.fds()[1].is_none(), "-1 means not installed");
+        assert_eq!(msg.memfds()[0].read().unwrap(), b"bc");
+        let fds = msg.take_fds();
+        assert!(msg.fds().is_empty());
+        assert!(fds[0].is_some());
     }
 
     #[test]
