@@ -31,6 +31,19 @@ fn fs_magic(f_type: rustix::fs::FsWord) -> i64 {
     f_type as i64
 }
 
+/// Fails unless `fd` is a file on kdbusfs.
+pub(crate) fn check_kdbus_handle(fd: BorrowedFd<'_>) -> Result<()> {
+    let statfs = rustix::fs::fstatfs(fd).map_err(|e| Error::system("fstatfs", e))?;
+    if fs_magic(statfs.f_type) != KDBUS_SUPER_MAGIC {
+        return Err(Error::invalid_argument(format!(
+            "fd {} is not a kdbus handle (file system magic {:#x})",
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            statfs.f_type
+        )));
+    }
+    Ok(())
+}
+
 /// `"<uid>-<name>"`: bus and endpoint names must start with the creator's
 /// effective uid.
 pub fn prefixed_name(uid: u32, name: &str) -> String {
@@ -161,14 +174,7 @@ impl Bus {
     /// fresh handle or a connection, and that the bus is still there.
     pub fn adopt(fd: OwnedFd, mount: impl AsRef<Path>, name: &str) -> Result<Bus> {
         let mount = mount.as_ref();
-        let statfs = rustix::fs::fstatfs(&fd).map_err(|e| Error::system("fstatfs", e))?;
-        if fs_magic(statfs.f_type) != KDBUS_SUPER_MAGIC {
-            return Err(Error::invalid_argument(format!(
-                "fd {} is not a kdbus handle (file system magic {:#x})",
-                std::os::fd::AsRawFd::as_raw_fd(&fd),
-                statfs.f_type
-            )));
-        }
+        check_kdbus_handle(fd.as_fd())?;
         // Every setup or connection command fails with EBADFD on an owner
         // handle; success means the fd is something else.
         for (cmd, what) in [

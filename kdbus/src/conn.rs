@@ -212,6 +212,25 @@ impl HelloBuilder {
     }
 }
 
+/// What it takes to use a connection handle in another process image
+/// (after exec), where HELLO cannot be repeated: see
+/// [`Connection::params`] and [`Connection::adopt`]. Plain data, for the
+/// caller to serialize next to the inherited fd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionParams {
+    pub id: u64,
+    pub id128: [u8; 16],
+    pub bus_flags: u64,
+    pub bloom: BloomParams,
+    pub flags: HelloFlags,
+    pub attach_send: AttachFlags,
+    pub attach_recv: AttachFlags,
+    pub pool_size: u64,
+    /// Cookies continue from here, so that calls still pending from the
+    /// previous image cannot collide with new ones.
+    pub next_cookie: u64,
+}
+
 /// The outcome of [`Connection::byebye`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ByeBye {
@@ -320,6 +339,53 @@ impl Connection {
 
     pub(crate) fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// What [`adopt`](Self::adopt) needs to take this connection over in a
+    /// new process image (the fd must be inherited without CLOEXEC).
+    pub fn params(&self) -> ConnectionParams {
+        ConnectionParams {
+            id: self.id,
+            id128: self.id128,
+            bus_flags: self.bus_flags,
+            bloom: self.bloom,
+            flags: self.flags,
+            attach_send: self.attach_send(),
+            attach_recv: self.attach_recv(),
+            pool_size: self.pool.len() as u64,
+            next_cookie: self.next_cookie.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Takes over an inherited connection handle: maps its pool again and
+    /// checks (CONN_INFO) that connection `params.id` exists with the
+    /// recorded HELLO flags.
+    pub fn adopt(fd: OwnedFd, params: ConnectionParams) -> Result<Connection> {
+        crate::bus::check_kdbus_handle(fd.as_fd())?;
+        let pool_len = usize::try_from(params.pool_size).map_err(|_| {
+            Error::invalid_argument(format!("pool size {} too large", params.pool_size))
+        })?;
+        let pool = Pool::map(fd.as_fd(), pool_len)?;
+        let conn = Connection {
+            fd,
+            pool,
+            id: params.id,
+            id128: params.id128,
+            bus_flags: params.bus_flags,
+            bloom: params.bloom,
+            flags: params.flags,
+            attach_send: AtomicU64::new(params.attach_send.bits()),
+            attach_recv: AtomicU64::new(params.attach_recv.bits()),
+            next_cookie: AtomicU64::new(params.next_cookie.max(1)),
+        };
+        let info = conn.conn_info(Peer::Id(params.id), AttachFlags::empty())?;
+        if info.flags != params.flags {
+            return Err(Error::invalid_argument(format!(
+                "connection {} has HELLO flags {:?}, the adopted state says {:?}",
+                params.id, info.flags, params.flags
+            )));
+        }
+        Ok(conn)
     }
 
     /// The unique connection id.
@@ -793,6 +859,24 @@ mod tests {
         assert_eq!(cmd.u64_at(0), 80);
         assert_eq!(cmd.u64_at(56), 20, "item size excludes its padding");
         assert_eq!(cmd.u64_at(64), KDBUS_ITEM_CANCEL_FD);
+    }
+
+    #[test]
+    fn adopting_a_non_kdbus_fd_fails_cleanly() {
+        let fd = open_node(Path::new("/dev/null")).unwrap();
+        let params = ConnectionParams {
+            id: 1,
+            id128: [0; 16],
+            bus_flags: 0,
+            bloom: BloomParams::DEFAULT,
+            flags: HelloFlags::empty(),
+            attach_send: AttachFlags::empty(),
+            attach_recv: AttachFlags::empty(),
+            pool_size: 4096,
+            next_cookie: 1,
+        };
+        let err = Connection::adopt(fd, params).unwrap_err();
+        assert!(err.to_string().contains("not a kdbus handle"), "{err}");
     }
 
     #[test]

@@ -57,7 +57,10 @@ pub use bus::{
     bus_path, own_name, prefixed_name, Bus, BusBuilder, Endpoint, EndpointBuilder, KDBUSFS_MOUNT,
     SYSTEM_BUS_NAME, SYSTEM_BUS_PATH,
 };
-pub use conn::{ByeBye, Connection, HelloBuilder, Peeked, Peer, Recv, Update, DEFAULT_POOL_SIZE};
+pub use conn::{
+    ByeBye, Connection, ConnectionParams, HelloBuilder, Peeked, Peer, Recv, Update,
+    DEFAULT_POOL_SIZE,
+};
 pub use error::{Errno, Error, Result};
 pub use flags::{AttachFlags, HelloFlags, ListFlags, MakeFlags, MsgFlags, NameFlags, RecvFlags};
 pub use info::{BusCreatorInfo, ConnInfo, ListEntry};
