@@ -133,6 +133,16 @@ impl Buf {
         self.pad8();
     }
 
+    /// Appends an item whose `size` field says `size` whatever the payload
+    /// (to test the kernel's size checks); padded to 8 like any item.
+    pub fn push_item_with_size(&mut self, size: u64, type_: u64, payload: &[u8]) {
+        self.pad8();
+        self.push_u64(size);
+        self.push_u64(type_);
+        self.extend(payload);
+        self.pad8();
+    }
+
     /// Appends an item with a NUL-terminated string payload.
     pub fn push_str_item(&mut self, type_: u64, s: &str) {
         self.push_item_parts(type_, &[s.as_bytes(), b"\0"]);
@@ -217,6 +227,16 @@ impl Buf {
         let declared = self.u64_or_zero(offset).min(KDBUS_CMD_MAX_SIZE) as usize;
         declared.max(fixed).max(8)
     }
+}
+
+/// Opens a kdbusfs node (control file or endpoint) read-write and
+/// close-on-exec: a fresh handle for a setup ioctl.
+pub fn open(path: impl AsRef<std::path::Path>) -> Result<std::os::fd::OwnedFd, Errno> {
+    rustix::fs::open(
+        path.as_ref(),
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
 }
 
 /// `n` rounded up to a multiple of 8.
@@ -398,6 +418,15 @@ mod tests {
         assert_eq!(buf.u64_at(56), 24);
         assert_eq!(buf.u64_at(64), KDBUS_ITEM_ID);
         assert_eq!(buf.u64_at(72), 42);
+    }
+
+    #[test]
+    fn items_can_lie_about_their_size() {
+        let mut buf = Buf::new();
+        buf.push_item_with_size(3, KDBUS_ITEM_ID, &7u64.to_ne_bytes());
+        assert_eq!(buf.u64_at(0), 3);
+        assert_eq!(buf.u64_at(16), 7);
+        assert_eq!(buf.len(), 24);
     }
 
     #[test]
