@@ -14,9 +14,15 @@ pub use rustix::io::Errno;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What went wrong, and where.
-#[derive(Debug)]
 pub struct Error {
     kind: Kind,
+}
+
+/// `unwrap()` and `{:?}` show the same sentence as `Display`.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Error").field(&self.to_string()).finish()
+    }
 }
 
 #[derive(Debug)]
@@ -355,6 +361,12 @@ mod tests {
         assert_eq!(err.errno(), Some(Errno::EXIST));
         assert!(err.is(Errno::EXIST));
         assert_eq!(err.command_name(), Some("KDBUS_CMD_NAME_ACQUIRE"));
+    }
+
+    #[test]
+    fn debug_shows_the_sentence() {
+        let err = Error::command("KDBUS_CMD_BUS_MAKE", Errno::NOTTY);
+        assert!(format!("{err:?}").starts_with("Error(\"KDBUS_CMD_BUS_MAKE: Inappropriate ioctl"));
     }
 
     #[test]
