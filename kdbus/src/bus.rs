@@ -178,7 +178,8 @@ impl Bus {
         // Every setup or connection command fails with EBADFD on an owner
         // handle; success means the fd is something else.
         for (cmd, what) in [
-            (KDBUS_CMD_BUS_MAKE, "an unused handle"),
+            (KDBUS_CMD_BUS_MAKE, "an unused control handle"),
+            (KDBUS_CMD_HELLO, "an unused endpoint handle"),
             (KDBUS_CMD_LIST, "a connection"),
             (KDBUS_CMD_ENDPOINT_UPDATE, "an endpoint owner"),
         ] {

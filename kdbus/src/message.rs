@@ -143,7 +143,9 @@ impl<'a> MessageBuilder<'a> {
         self
     }
 
-    /// A signal: delivered only where a match rule accepts it.
+    /// A signal: delivered only where a match rule accepts it. Signals must
+    /// carry a bloom filter of the bus geometry (see [`bloom`](Self::bloom)
+    /// and [`Connection::bloom_params`]), `EBADMSG` otherwise.
     pub fn signal(mut self) -> Self {
         self.flags |= MsgFlags::SIGNAL;
         self
