@@ -639,8 +639,8 @@ impl Connection {
         self.peek_with(RecvFlags::empty(), 0)
     }
 
-    /// Like [`peek`](Self::peek) for the message [`recv_priority`]
-    /// (Self::recv_priority) would return.
+    /// Like [`peek`](Self::peek) for the message that
+    /// [`recv_priority`](Self::recv_priority) would return.
     pub fn peek_priority(&self, max_priority: i64) -> Result<Peeked> {
         self.peek_with(RecvFlags::USE_PRIORITY, max_priority)
     }

@@ -164,7 +164,7 @@ pub struct Metadata {
     pub tid_comm: Option<String>,
     pub pid_comm: Option<String>,
     pub exe: Option<String>,
-    /// The argument vector (the historic kernel delivered argv[0] only).
+    /// The argument vector (the historic kernel delivered `argv[0]` only).
     pub cmdline: Option<Vec<String>>,
     pub cgroup: Option<String>,
     pub caps: Option<Caps>,

@@ -7,7 +7,7 @@
 //! and testing it is the point.
 //!
 //! The kernel reads and writes an ioctl argument only within its declared
-//! `size` (at most [`KDBUS_CMD_MAX_SIZE`](crate::abi::KDBUS_CMD_MAX_SIZE);
+//! `size` (at most [`crate::abi::KDBUS_CMD_MAX_SIZE`];
 //! larger sizes are refused before anything is copied). The safe functions
 //! here make sure that much memory exists behind the pointer they pass, so a
 //! lying `size` field provokes an errno, never a stray write into memory the
