@@ -607,9 +607,8 @@ impl Connection {
         msg: &MessageBuilder<'_>,
         cancel: Option<BorrowedFd<'_>>,
     ) -> Result<Message<'_>> {
-        let msg = msg.clone().with_default_timeout(DEFAULT_CALL_TIMEOUT);
         let cookie = msg.cookie_or(|| self.next_cookie());
-        let mut encoded = msg.encode(cookie)?;
+        let mut encoded = msg.encode_call(cookie, DEFAULT_CALL_TIMEOUT)?;
         let mut cmd = send_cmd(KDBUS_SEND_SYNC_REPLY, cancel);
         loop {
             match raw::send(self.as_fd(), &mut cmd, &mut encoded) {

@@ -236,15 +236,6 @@ impl<'a> MessageBuilder<'a> {
         self.flags.contains(MsgFlags::EXPECT_REPLY)
     }
 
-    /// A call without a timeout gets `default`.
-    pub(crate) fn with_default_timeout(mut self, default: Duration) -> Self {
-        self.flags |= MsgFlags::EXPECT_REPLY;
-        if self.timeout.is_none() {
-            self.timeout = Some(Timeout::After(default));
-        }
-        self
-    }
-
     pub(crate) fn cookie_or(&self, next: impl FnOnce() -> u64) -> u64 {
         self.cookie.unwrap_or_else(next)
     }
@@ -253,13 +244,24 @@ impl<'a> MessageBuilder<'a> {
     /// addresses of the borrowed payload, so it must not outlive `self`'s
     /// borrows; the send helpers take care of that.
     pub fn encode(&self, cookie: u64) -> Result<Buf> {
+        self.encode_as(cookie, self.flags, self.timeout)
+    }
+
+    /// Encodes as a call: `EXPECT_REPLY`, and `default_timeout` unless the
+    /// message has its own.
+    pub(crate) fn encode_call(&self, cookie: u64, default_timeout: Duration) -> Result<Buf> {
+        let timeout = self.timeout.unwrap_or(Timeout::After(default_timeout));
+        self.encode_as(cookie, self.flags | MsgFlags::EXPECT_REPLY, Some(timeout))
+    }
+
+    fn encode_as(&self, cookie: u64, flags: MsgFlags, timeout: Option<Timeout>) -> Result<Buf> {
         let (dst_id, dst_name) = match &self.dst {
             Destination::Id(id) => (*id, None),
             Destination::Name(name) => (KDBUS_DST_ID_NAME, Some(name.as_str())),
             Destination::NameOwnedBy { name, id } => (*id, Some(name.as_str())),
             Destination::Broadcast => (KDBUS_DST_ID_BROADCAST, None),
         };
-        let timeout_or_reply = match (self.timeout, self.cookie_reply) {
+        let timeout_or_reply = match (timeout, self.cookie_reply) {
             (Some(_), reply) if reply != 0 => {
                 return Err(Error::invalid_argument(
                     "a message is either a call (timeout) or a reply (cookie_reply), not both",
@@ -268,16 +270,30 @@ impl<'a> MessageBuilder<'a> {
             (Some(t), _) => t.deadline_ns(),
             (None, reply) => reply,
         };
-        let mut buf = Buf::with_header(&kdbus_msg {
-            size: 0,
-            flags: self.flags.bits(),
-            priority: self.priority,
-            dst_id,
-            src_id: 0,
-            payload_type: self.payload_type,
-            cookie,
-            timeout_ns_or_cookie_reply: timeout_or_reply,
-        });
+        // Header, DST_NAME, bloom, one item per part, FDS: allocate once.
+        let capacity = std::mem::size_of::<kdbus_msg>()
+            + dst_name.map_or(0, |n| 16 + n.len() + 8)
+            + self.bloom.as_ref().map_or(0, |b| 24 + b.words().len() * 8)
+            + self.parts.len() * 40
+            + if self.fds.is_empty() {
+                0
+            } else {
+                16 + self.fds.len() * 4 + 8
+            };
+        let mut buf = Buf::with_capacity(capacity);
+        buf.write(
+            0,
+            &kdbus_msg {
+                size: 0,
+                flags: flags.bits(),
+                priority: self.priority,
+                dst_id,
+                src_id: 0,
+                payload_type: self.payload_type,
+                cookie,
+                timeout_ns_or_cookie_reply: timeout_or_reply,
+            },
+        );
         if let Some(name) = dst_name {
             check_string("destination name", name)?;
             buf.push_str_item(KDBUS_ITEM_DST_NAME, name);

@@ -60,10 +60,18 @@ impl Buf {
         buf
     }
 
+    /// An empty buffer with room for `bytes` without reallocating.
+    pub fn with_capacity(bytes: usize) -> Buf {
+        Buf {
+            words: Vec::with_capacity(bytes.div_ceil(8)),
+            len: 0,
+        }
+    }
+
     /// A buffer starting with the bytes of `header` (a command or message
-    /// struct from [`crate::abi`]).
+    /// struct from [`crate::abi`]), with room for a few items.
     pub fn with_header<T: IntoBytes + Immutable>(header: &T) -> Buf {
-        let mut buf = Buf::new();
+        let mut buf = Buf::with_capacity(std::mem::size_of::<T>() + 192);
         buf.extend(header.as_bytes());
         buf
     }

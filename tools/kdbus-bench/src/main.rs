@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 
 use crate::env::BenchBus;
@@ -32,6 +32,9 @@ struct Cli {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    json_file: Option<PathBuf>,
     /// Seconds spent on each case (after warm-up).
     #[arg(long, default_value = "2", value_name = "SECONDS", value_parser = parse_seconds)]
     duration: Duration,
@@ -48,6 +51,11 @@ struct Cli {
     /// Run only benchmarks whose name contains this.
     #[arg(long)]
     only: Option<String>,
+    /// Let the threads run on any CPU. By default all of them share one
+    /// CPU, so that a round trip measures the IPC path rather than
+    /// cross-CPU wakeup latency (which under QEMU's TCG is a timer tick).
+    #[arg(long)]
+    no_pin: bool,
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -95,7 +103,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// Pins this thread, and so every thread it starts, to the first CPU it
+/// may run on. Returns that CPU.
+fn pin_to_one_cpu() -> Result<usize> {
+    use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+    let allowed = sched_getaffinity(None)?;
+    let cpu = (0..CpuSet::MAX_CPU)
+        .find(|&c| allowed.is_set(c))
+        .context("no CPU in this thread's affinity mask")?;
+    let mut one = CpuSet::new();
+    one.set(cpu);
+    sched_setaffinity(None, &one)?;
+    Ok(cpu)
+}
+
 fn run(cli: Cli) -> Result<Report> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = if cli.no_pin {
+        None
+    } else {
+        Some(pin_to_one_cpu().context("pinning to one CPU (use --no-pin)")?)
+    };
     let bus = BenchBus::create(cli.mount.as_deref())?;
     let budget = Budget {
         warmup: 20,
@@ -108,7 +136,8 @@ fn run(cli: Cli) -> Result<Report> {
             .release()
             .to_string_lossy()
             .into_owned(),
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpus,
+        pinned_cpu: pinned,
         bus: bus.name().to_owned(),
         groups: Vec::new(),
         targets: Vec::new(),
@@ -138,8 +167,13 @@ fn run(cli: Cli) -> Result<Report> {
         "kdbus sync call",
         2.0,
     );
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = &cli.json_file {
+        std::fs::write(path, format!("{json}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{json}");
     } else {
         print!("{}", report.render());
     }

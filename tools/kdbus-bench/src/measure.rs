@@ -73,9 +73,9 @@ pub fn measure(case: &mut dyn Case, budget: Budget) -> Result<Stats> {
 /// `1.5 µs`, `12.3 ms`...
 pub fn human_ns(ns: u64) -> String {
     match ns {
-        0..=9_999 => format!("{ns} ns"),
-        10_000..=9_999_999 => format!("{:.1} µs", ns as f64 / 1e3),
-        10_000_000..=9_999_999_999 => format!("{:.1} ms", ns as f64 / 1e6),
+        0..=999 => format!("{ns} ns"),
+        1_000..=999_999 => format!("{:.1} µs", ns as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1} ms", ns as f64 / 1e6),
         _ => format!("{:.1} s", ns as f64 / 1e9),
     }
 }
@@ -146,7 +146,9 @@ mod tests {
     fn human_units() {
         assert_eq!(human_ns(950), "950 ns");
         assert_eq!(human_ns(12_345), "12.3 µs");
+        assert_eq!(human_ns(4_608_800), "4.6 ms");
         assert_eq!(human_ns(12_345_678), "12.3 ms");
+        assert_eq!(human_ns(2_500_000_000), "2.5 s");
         assert_eq!(human_bytes(8), "8 B");
         assert_eq!(human_bytes(65536), "64 KiB");
         assert_eq!(human_bytes(1 << 20), "1 MiB");

@@ -67,6 +67,8 @@ pub struct Target {
 pub struct Report {
     pub kernel: String,
     pub cpus: usize,
+    /// The CPU all threads ran on, unless `--no-pin`.
+    pub pinned_cpu: Option<usize>,
     pub bus: String,
     pub groups: Vec<Group>,
     pub targets: Vec<Target>,
@@ -94,9 +96,13 @@ impl Report {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let pinning = match self.pinned_cpu {
+            Some(cpu) => format!("all threads on CPU {cpu}"),
+            None => "threads on any CPU".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "kdbus-bench on Linux {}, {} CPUs, bus {}",
+            "kdbus-bench on Linux {}, {} CPUs ({pinning}), bus {}",
             self.kernel, self.cpus, self.bus
         );
         let mut last = String::new();
@@ -163,6 +169,7 @@ mod tests {
         let mut report = Report {
             kernel: "6.1".into(),
             cpus: 2,
+            pinned_cpu: Some(0),
             bus: "0-bench".into(),
             groups: vec![
                 Group::new(
