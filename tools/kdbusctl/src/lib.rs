@@ -173,7 +173,10 @@ fn status(out: &mut dyn Write, target: &Target, json: bool, init_status: &Path) 
             path: target.path.display().to_string(),
             id128: report::hex_id128(conn.bus_id128()),
             id: bus_id,
-            access: flag_names(conn.bus_flags()),
+            access: flag_names(conn.bus_flags())
+                .into_iter()
+                .map(|f| f.trim_start_matches("access-").to_owned())
+                .collect(),
             bloom: Bloom {
                 size: bloom.size,
                 n_hash: bloom.n_hash,

@@ -231,7 +231,7 @@ pub fn render_status(s: &Status) -> String {
     let access = if b.access.is_empty() {
         "owner only".to_owned()
     } else {
-        b.access.join(", ")
+        format!("owner, {}", b.access.join(", "))
     };
     let _ = writeln!(out, "bus:           {} ({})", b.name, b.path);
     let _ = writeln!(out, "id128:         {}", b.id128);
@@ -504,7 +504,7 @@ mod tests {
                 path: "/sys/fs/kdbus/0-system/bus".into(),
                 id128: hex_id128([0xab; 16]),
                 id: 3,
-                access: vec!["access-world".into()],
+                access: vec!["world".into()],
                 bloom: Bloom {
                     size: 64,
                     n_hash: 8,
