@@ -435,3 +435,53 @@ fn raw_layer_reports_bare_errnos() {
         Err(Errno::INVAL)
     );
 }
+
+#[test]
+fn one_connection_is_shared_by_many_threads() {
+    let f = Fixture::new();
+    let client = f.connect();
+    let server = f.connect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // Two threads receive on the same server connection.
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if !server.wait(Some(Duration::from_millis(20))).unwrap() {
+                        continue;
+                    }
+                    let Some(call) = server.recv().unwrap().message else {
+                        continue; // the other thread was faster
+                    };
+                    server
+                        .send(&MessageBuilder::reply_to(&call).payload(&call.payload_to_vec()))
+                        .unwrap();
+                }
+            });
+        }
+        // Four threads call through the same client connection.
+        let callers: Vec<_> = (0..4u32)
+            .map(|t| {
+                let client = &client;
+                let server_id = server.id();
+                s.spawn(move || {
+                    for i in 0..50u32 {
+                        let body = [t.to_ne_bytes(), i.to_ne_bytes()].concat();
+                        let reply = client
+                            .call(
+                                &MessageBuilder::to_id(server_id)
+                                    .payload(&body)
+                                    .expect_reply(WAIT),
+                            )
+                            .unwrap();
+                        assert_eq!(reply.payload_to_vec(), body, "each caller gets its reply");
+                    }
+                })
+            })
+            .collect();
+        for c in callers {
+            c.join().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+}
