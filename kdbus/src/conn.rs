@@ -186,6 +186,11 @@ impl HelloBuilder {
         self.connect_fd(open_node(path.as_ref())?)
     }
 
+    /// Connects to the system bus (`/sys/fs/kdbus/0-system/bus`).
+    pub fn connect_system(&self) -> Result<Connection> {
+        self.connect(crate::bus::SYSTEM_BUS_PATH)
+    }
+
     /// Connects on an opened, unused endpoint handle.
     pub fn connect_fd(&self, fd: OwnedFd) -> Result<Connection> {
         let mut buf = self.encode()?;
@@ -316,6 +321,11 @@ impl Connection {
     /// settings (see [`HelloBuilder`] for the others).
     pub fn connect(path: impl AsRef<Path>) -> Result<Connection> {
         HelloBuilder::new().connect(path)
+    }
+
+    /// An ordinary connection to the system bus with default settings.
+    pub fn system() -> Result<Connection> {
+        HelloBuilder::new().connect_system()
     }
 
     pub fn builder() -> HelloBuilder {
