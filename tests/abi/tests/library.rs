@@ -485,3 +485,96 @@ fn one_connection_is_shared_by_many_threads() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     });
 }
+
+#[test]
+fn update_changes_what_a_connection_offers() {
+    let f = Fixture::new();
+    let a = f.connect();
+    let b = HelloBuilder::new()
+        .description("updating")
+        .connect(f.bus.endpoint().unwrap())
+        .unwrap();
+    let info = a.conn_info(Peer::Id(b.id()), AttachFlags::ANY).unwrap();
+    assert_eq!(info.metadata.pids, None, "offers nothing yet");
+    b.update(&kdbus::Update {
+        attach_send: Some(AttachFlags::PIDS),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(b.attach_send(), AttachFlags::PIDS);
+    let info = a.conn_info(Peer::Id(b.id()), AttachFlags::ANY).unwrap();
+    assert_eq!(
+        info.metadata.pids.map(|p| p.pid),
+        Some(std::process::id() as u64)
+    );
+}
+
+#[test]
+fn a_readable_cancel_fd_cancels_a_sync_call() {
+    let f = Fixture::new();
+    let client = f.connect();
+    let server = f.connect();
+    let (reader, mut writer) = std::os::unix::net::UnixStream::pair().unwrap();
+    std::io::Write::write_all(&mut writer, b"x").unwrap();
+    let err = client
+        .call_cancellable(
+            &MessageBuilder::to_id(server.id())
+                .payload(b"never answered")
+                .expect_reply(WAIT),
+            Some(reader.as_fd()),
+        )
+        .unwrap_err();
+    assert!(err.is(Errno::CANCELED), "{err}");
+}
+
+#[test]
+fn recv_timeout_waits_for_the_next_message() {
+    let f = Fixture::new();
+    let a = f.connect();
+    let b = f.connect();
+    let empty = b.recv_timeout(Duration::from_millis(100)).unwrap();
+    assert!(empty.message.is_none());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(100));
+            a.send(&MessageBuilder::to_id(b.id()).payload(b"late"))
+                .unwrap();
+        });
+        let got = b.recv_timeout(WAIT).unwrap().message.expect("message");
+        assert_eq!(got.payload_to_vec(), b"late");
+    });
+}
+
+#[test]
+fn a_custom_endpoint_enforces_its_policy() {
+    let f = Fixture::new();
+    let service = f.connect();
+    service
+        .acquire_name("org.example.Public", NameFlags::empty())
+        .unwrap();
+    // TALK through a custom endpoint needs a granted name owned by the
+    // peer (spec §12.3): this one owns none.
+    let private = f.connect();
+    private
+        .acquire_name("org.example.Private", NameFlags::empty())
+        .unwrap();
+    let endpoint = kdbus::EndpointBuilder::new(own_name("ep"))
+        .flags(kdbus::MakeFlags::ACCESS_WORLD)
+        .create(f.bus.endpoint().unwrap())
+        .expect("ENDPOINT_MAKE");
+    endpoint
+        .set_policy(&[kdbus::Policy::new(
+            "org.example.Public",
+            [kdbus::PolicyAccess::world(kdbus::Access::Talk)],
+        )])
+        .expect("ENDPOINT_UPDATE");
+    let outsider = Connection::connect(endpoint.path()).expect("HELLO on the custom endpoint");
+    outsider
+        .send(&MessageBuilder::to_name("org.example.Public").payload(b"ok"))
+        .unwrap();
+    let err = outsider
+        .send(&MessageBuilder::to_name("org.example.Private").payload(b"no"))
+        .unwrap_err();
+    assert!(err.is(Errno::SRCH) || err.is(Errno::PERM), "{err}");
+    assert_eq!(next_user(&service).payload_to_vec(), b"ok");
+}
