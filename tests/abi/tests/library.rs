@@ -578,3 +578,32 @@ fn a_custom_endpoint_enforces_its_policy() {
     assert!(err.is(Errno::SRCH) || err.is(Errno::PERM), "{err}");
     assert_eq!(next_user(&service).payload_to_vec(), b"ok");
 }
+
+#[test]
+fn a_policy_holder_holds_and_replaces_its_policy() {
+    let f = Fixture::new();
+    let own = [kdbus::PolicyAccess::user(1000, kdbus::Access::Own)];
+    let holder = HelloBuilder::new()
+        .policy_holder("org.example.Held", &own)
+        .connect(f.bus.endpoint().unwrap())
+        .expect("policy holder HELLO");
+    assert!(holder.flags().contains(kdbus::HelloFlags::POLICY_HOLDER));
+    let err = HelloBuilder::new()
+        .policy_holder("org.example.Held", &own)
+        .connect(f.bus.endpoint().unwrap())
+        .unwrap_err();
+    assert!(err.is(Errno::EXIST), "{err}");
+    holder
+        .update(&kdbus::Update {
+            policy: Some(kdbus::Policy::new(
+                "org.example.Held",
+                [kdbus::PolicyAccess::world(kdbus::Access::Talk)],
+            )),
+            ..Default::default()
+        })
+        .expect("UPDATE of a holder's policy");
+    let err = holder
+        .send(&MessageBuilder::to_id(holder.id()).payload(b"x"))
+        .unwrap_err();
+    assert!(err.is(Errno::OPNOTSUPP), "holders cannot send: {err}");
+}
