@@ -157,8 +157,7 @@ fn status(out: &mut dyn Write, target: &Target, json: bool, init_status: &Path) 
     let entries = conn.list(ALL_RECORDS).context("listing the connections")?;
     let rows = report::connections(&entries, conn.id());
     let names = report::names(&entries);
-    let (activators, policy_holders, owned, activatable, queued_owners) =
-        report::counts(&rows, &names);
+    let counts = report::counts(&rows, &names);
     let (bus_id, name, creator) = match &creator {
         Ok(info) => (info.id, info.name.clone(), Process::from(&info.metadata)),
         Err(e) => {
@@ -184,11 +183,11 @@ fn status(out: &mut dyn Write, target: &Target, json: bool, init_status: &Path) 
             creator,
         },
         connections: rows.len(),
-        activators,
-        policy_holders,
-        names: owned,
-        activatable,
-        queued_owners,
+        activators: counts.activators,
+        policy_holders: counts.policy_holders,
+        names: counts.owned,
+        activatable: counts.activatable,
+        queued_owners: counts.queued_owners,
         kdbus_init: init_state::load(init_status),
     };
     if json {

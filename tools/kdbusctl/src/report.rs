@@ -210,19 +210,31 @@ pub fn names(entries: &[ListEntry]) -> Vec<NameRow> {
 }
 
 /// The counts of `kdbusctl status`.
-pub fn counts(rows: &[ConnRow], names: &[NameRow]) -> (usize, usize, usize, usize, usize) {
-    let activators = rows.iter().filter(|r| r.kind == "activator").count();
-    let holders = rows.iter().filter(|r| r.kind == "policy-holder").count();
-    let owned = names
-        .iter()
-        .filter(|n| n.owner.is_some() && n.owner != n.activator)
-        .count();
-    let activatable = names
-        .iter()
-        .filter(|n| n.activator.is_some() && n.owner == n.activator)
-        .count();
-    let queued = names.iter().map(|n| n.queued.len()).sum();
-    (activators, holders, owned, activatable, queued)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub activators: usize,
+    pub policy_holders: usize,
+    /// Names with a real (non-activator) primary owner.
+    pub owned: usize,
+    /// Names only an activator holds.
+    pub activatable: usize,
+    pub queued_owners: usize,
+}
+
+pub fn counts(rows: &[ConnRow], names: &[NameRow]) -> Counts {
+    Counts {
+        activators: rows.iter().filter(|r| r.kind == "activator").count(),
+        policy_holders: rows.iter().filter(|r| r.kind == "policy-holder").count(),
+        owned: names
+            .iter()
+            .filter(|n| n.owner.is_some() && n.owner != n.activator)
+            .count(),
+        activatable: names
+            .iter()
+            .filter(|n| n.activator.is_some() && n.owner == n.activator)
+            .count(),
+        queued_owners: names.iter().map(|n| n.queued.len()).sum(),
+    }
 }
 
 pub fn render_status(s: &Status) -> String {
@@ -442,10 +454,16 @@ mod tests {
         let other = rows.iter().find(|r| r.name == "org.example.Other").unwrap();
         assert_eq!((other.owner, other.activator), (Some(4), None));
 
-        let (activators, holders, owned, activatable, queued) =
-            counts(&connections(&sample(), 1), &rows);
-        assert_eq!((activators, holders), (2, 1));
-        assert_eq!((owned, activatable, queued), (2, 1, 1));
+        assert_eq!(
+            counts(&connections(&sample(), 1), &rows),
+            Counts {
+                activators: 2,
+                policy_holders: 1,
+                owned: 2,
+                activatable: 1,
+                queued_owners: 1
+            }
+        );
     }
 
     #[test]
