@@ -2122,28 +2122,22 @@ int kdbus_cmd_recv(struct kdbus_conn *conn, void __user *argp)
 
 		kdbus_reply_unref(reply);
 	} else {
-		bool install_fds;
-
 		/*
-		 * PEEK just returns the location of the next message. Do not
-		 * install FDs nor memfds nor anything else. The only
-		 * information of interest should be the message header and
-		 * metadata. Any FD numbers in the payload is undefined for
-		 * PEEK'ed messages.
-		 * Also make sure to never install fds into a connection that
-		 * has refused to receive any. Ordinary connections will not get
-		 * messages with FDs queued (the receiver will get -ECOMM), but
-		 * eavesdroppers might.
+		 * PEEK just returns the location of the next message: no fds
+		 * nor memfds are installed, their numbers read -1. A real RECV
+		 * installs memfds (payload: without them the message cannot be
+		 * read), but the fds of an FDS item only for connections that
+		 * accept fds. Ordinary connections never get such messages
+		 * queued (the sender gets -ECOMM), monitors might.
 		 */
-		install_fds = (conn->flags & KDBUS_HELLO_ACCEPT_FD) &&
-			      !(cmd->flags & KDBUS_RECV_PEEK);
-
-		ret = kdbus_queue_entry_install(entry,
-						&cmd->msg.return_flags,
-						install_fds);
-		if (ret < 0) {
-			mutex_unlock(&conn->lock);
-			goto exit;
+		if (!(cmd->flags & KDBUS_RECV_PEEK)) {
+			ret = kdbus_queue_entry_install(entry,
+					&cmd->msg.return_flags,
+					conn->flags & KDBUS_HELLO_ACCEPT_FD);
+			if (ret < 0) {
+				mutex_unlock(&conn->lock);
+				goto exit;
+			}
 		}
 
 		kdbus_pool_slice_publish(entry->slice, &cmd->msg.offset,

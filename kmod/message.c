@@ -124,17 +124,20 @@ struct kdbus_gaps *kdbus_gaps_unref(struct kdbus_gaps *gaps)
  * kdbus_gaps_install() - install file-descriptors
  * @gaps:		gaps object, or NULL
  * @slice:		pool slice that contains the message
+ * @install_fds:	whether to install the fds of the FDS item
  * @out_incomplete:	output variable to note incomplete fds
  *
- * This function installs all file-descriptors of @gaps into the current
+ * This function installs the file-descriptors of @gaps into the current
  * process and copies the file-descriptor numbers into the target pool slice.
- * A file-descriptor that cannot be installed reads -1 and *@out_incomplete
- * is set.
+ * memfds are payload and always installed; the fds of the FDS item only with
+ * @install_fds (the receiver accepts fds), otherwise they read -1. A
+ * file-descriptor that cannot be installed reads -1 and *@out_incomplete is
+ * set.
  *
  * Return: 0 on success, negative error code on failure.
  */
 int kdbus_gaps_install(struct kdbus_gaps *gaps, struct kdbus_pool_slice *slice,
-		       bool *out_incomplete)
+		       bool install_fds, bool *out_incomplete)
 {
 	bool incomplete_fds = false;
 	struct kvec kvec;
@@ -156,6 +159,9 @@ int kdbus_gaps_install(struct kdbus_gaps *gaps, struct kdbus_pool_slice *slice,
 
 	/* receive_fd() runs the LSM file_receive hook and installs */
 	for (i = 0; i < gaps->n_fds; ++i) {
+		fds[i] = -1;
+		if (!install_fds)
+			continue;
 		fds[i] = kdbus_receive_fd(gaps->fd_files[i], O_CLOEXEC);
 		if (fds[i] < 0) {
 			fds[i] = -1;
@@ -173,8 +179,8 @@ int kdbus_gaps_install(struct kdbus_gaps *gaps, struct kdbus_pool_slice *slice,
 		}
 	}
 
-	/* then tell the receiver the numbers */
-	if (gaps->n_fds > 0) {
+	/* then tell the receiver the numbers (uninstalled FDS stay -1) */
+	if (install_fds && gaps->n_fds > 0) {
 		kvec.iov_base = fds;
 		kvec.iov_len = gaps->n_fds * sizeof(*fds);
 		ret = kdbus_pool_slice_copy_kvec(slice, gaps->fd_offset,

@@ -46,7 +46,7 @@ struct kdbus_gaps {
 struct kdbus_gaps *kdbus_gaps_ref(struct kdbus_gaps *gaps);
 struct kdbus_gaps *kdbus_gaps_unref(struct kdbus_gaps *gaps);
 int kdbus_gaps_install(struct kdbus_gaps *gaps, struct kdbus_pool_slice *slice,
-		       bool *out_incomplete);
+		       bool install_fds, bool *out_incomplete);
 
 /*
  * A piece of inline payload: user memory, or zeros if @uptr is NULL. The

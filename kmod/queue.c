@@ -223,10 +223,11 @@ void kdbus_queue_entry_free(struct kdbus_queue_entry *entry)
  *				 receiver's process
  * @entry:		The queue entry to install
  * @return_flags:	Pointer to store the return flags for userspace
- * @install_fds:	Whether or not to install associated file descriptors
+ * @install_fds:	Whether to install the fds of the FDS item
  *
- * Without @install_fds (PEEK, receivers that do not accept fds) the fd
- * numbers of the message read -1.
+ * Called for a real RECV only (PEEK installs nothing). memfds are payload
+ * and always installed; without @install_fds (receivers that do not
+ * accept fds: monitors) the FDS numbers read -1.
  *
  * Return: 0 on success, negative error code on failure.
  */
@@ -238,12 +239,10 @@ int kdbus_queue_entry_install(struct kdbus_queue_entry *entry,
 
 	lockdep_assert_held(&entry->conn->lock);
 
-	if (install_fds) {
-		ret = kdbus_gaps_install(entry->gaps, entry->slice,
-					 &incomplete_fds);
-		if (ret < 0)
-			return ret;
-	}
+	ret = kdbus_gaps_install(entry->gaps, entry->slice, install_fds,
+				 &incomplete_fds);
+	if (ret < 0)
+		return ret;
 
 	if (incomplete_fds)
 		*return_flags |= KDBUS_RECV_RETURN_INCOMPLETE_FDS;

@@ -7,6 +7,7 @@
 //! paths while keeping every errno visible.
 
 pub mod conn;
+pub mod fixture;
 pub mod msg;
 pub mod raw;
 

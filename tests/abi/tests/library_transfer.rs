@@ -95,6 +95,11 @@ fn memfd_round_trip(f: &Fixture, receiver: HelloBuilder) {
             .memfd(memfd.as_fd(), 10, 50_000),
     )
     .unwrap();
+    assert!(b.wait(Some(WAIT)).unwrap(), "no message within {WAIT:?}");
+    let peeked = b.peek().unwrap().message.expect("a message to peek at");
+    assert_eq!(peeked.memfds().len(), 1);
+    assert!(peeked.memfds()[0].fd.is_none(), "PEEK installs no memfd");
+    assert_eq!(peeked.view().memfd_items()[0].fd, -1);
     let msg = next(&b);
     assert_eq!(msg.payload_to_vec(), b"head");
     let memfds = msg.memfds();
@@ -116,10 +121,9 @@ fn memfds_are_passed_sealed() {
     memfd_round_trip(&f, f.hello().accept_fds());
 }
 
-/// Spec §8.2/§8.4: only FDS items need ACCEPT_FD; memfds are installed
-/// for every receiver.
+/// Spec §8.2/§8.4: only FDS items need ACCEPT_FD; memfds are payload and
+/// installed by every real RECV (never by PEEK).
 #[test]
-#[ignore = "issue 4: kmod-core installs memfds only for ACCEPT_FD receivers"]
 fn memfds_need_no_accept_fd() {
     let f = Fixture::new();
     memfd_round_trip(&f, f.hello());

@@ -1,0 +1,187 @@
+//! Test buses and the few helpers every test file needs on top of the
+//! `kdbus` library: a bus in a domain of its own with the suite's default
+//! connection settings, errno extraction, and receiving that must succeed.
+
+use std::fmt::Debug;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kdbus::abi::*;
+use kdbus::raw::Buf;
+use kdbus::{
+    AttachFlags, BloomParams, Bus, BusBuilder, Connection, Errno, HelloBuilder, MakeFlags, Message,
+};
+
+use crate::Domain;
+
+/// How long a test waits for a message that must arrive.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// Bloom geometry of the test buses (the library's default, 64 bytes).
+pub const BLOOM: BloomParams = BloomParams::DEFAULT;
+
+/// A bus in its own domain. Dropping it (the owner handle) destroys the
+/// bus, then the domain is unmounted.
+pub struct TestBus {
+    // Field order is drop order: the bus goes before its mount.
+    pub bus: Bus,
+    pub domain: Arc<Domain>,
+}
+
+impl TestBus {
+    /// A world-accessible bus `<euid>-test` in a fresh domain.
+    pub fn new() -> TestBus {
+        TestBus::with(|b| b.world_accessible())
+    }
+
+    /// A bus `<euid>-test` in a fresh domain, as `make` configures it.
+    pub fn with(make: impl FnOnce(BusBuilder) -> BusBuilder) -> TestBus {
+        let domain = Arc::new(Domain::new());
+        TestBus::make_in(&domain, make(TestBus::builder("test"))).expect("BUS_MAKE")
+    }
+
+    /// `<euid>-<suffix>` with the suite's bloom geometry, owner-only.
+    pub fn builder(suffix: &str) -> BusBuilder {
+        BusBuilder::new(kdbus::own_name(suffix)).bloom(BLOOM)
+    }
+
+    /// Creates the bus `builder` describes in `domain`.
+    pub fn make_in(domain: &Arc<Domain>, builder: BusBuilder) -> kdbus::Result<TestBus> {
+        Ok(TestBus {
+            bus: builder.create(domain.control())?,
+            domain: domain.clone(),
+        })
+    }
+
+    /// A world-accessible `<euid>-<suffix>` in `domain`.
+    pub fn second_in(domain: &Arc<Domain>, suffix: &str) -> kdbus::Result<TestBus> {
+        TestBus::make_in(
+            domain,
+            TestBus::builder(suffix).flags(MakeFlags::ACCESS_WORLD),
+        )
+    }
+
+    pub fn name(&self) -> &str {
+        self.bus.name()
+    }
+
+    /// The bus directory.
+    pub fn dir(&self) -> PathBuf {
+        self.domain.path().join(self.bus.name())
+    }
+
+    /// The default endpoint.
+    pub fn endpoint(&self) -> PathBuf {
+        self.dir().join("bus")
+    }
+
+    /// The suite's ordinary connection: accepts fds, offers and asks for
+    /// all metadata.
+    pub fn hello() -> HelloBuilder {
+        HelloBuilder::new()
+            .accept_fds()
+            .attach_send(AttachFlags::all())
+            .attach_recv(AttachFlags::all())
+    }
+
+    /// An ordinary connection (see [`hello`](Self::hello)).
+    pub fn conn(&self) -> Connection {
+        self.connect(TestBus::hello())
+    }
+
+    /// A connection that offers and asks for no metadata at all.
+    pub fn conn_plain(&self) -> Connection {
+        self.connect(HelloBuilder::new().accept_fds())
+    }
+
+    /// Connects to the default endpoint with `hello`; must succeed.
+    pub fn connect(&self, hello: HelloBuilder) -> Connection {
+        hello.connect(self.endpoint()).expect("HELLO")
+    }
+
+    /// Connects to the default endpoint with `hello`.
+    pub fn try_connect(&self, hello: HelloBuilder) -> kdbus::Result<Connection> {
+        hello.connect(self.endpoint())
+    }
+}
+
+impl Default for TestBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The errno of a failed library call, for assertions.
+#[track_caller]
+pub fn errno<T: Debug>(r: kdbus::Result<T>) -> Errno {
+    match r {
+        Ok(v) => panic!("expected an error, got Ok({v:?})"),
+        Err(e) => e
+            .errno()
+            .unwrap_or_else(|| panic!("expected an errno, got: {e}")),
+    }
+}
+
+/// The next queued message; there must be one.
+#[track_caller]
+pub fn recv_msg(conn: &Connection) -> Message<'_> {
+    conn.recv()
+        .expect("RECV")
+        .message
+        .expect("RECV: no message queued")
+}
+
+/// Waits up to [`WAIT`] for a message and receives it.
+#[track_caller]
+pub fn wait_msg(conn: &Connection) -> Message<'_> {
+    assert!(
+        conn.wait(Some(WAIT)).expect("poll"),
+        "no message within {WAIT:?}"
+    );
+    recv_msg(conn)
+}
+
+/// Whether a message is queued (RECV would not say EAGAIN), without
+/// taking it.
+pub fn has_msg(conn: &Connection) -> bool {
+    conn.peek().expect("PEEK").message.is_some()
+}
+
+/// Receives everything queued.
+pub fn drain(conn: &Connection) -> Vec<Message<'_>> {
+    std::iter::from_fn(|| conn.recv().expect("RECV").message).collect()
+}
+
+/// The `SEND` command for a raw message: `flags` and command `items`
+/// (pre-encoded, e.g. a `CANCEL_FD`).
+pub fn send_cmd(flags: u64, items: &[(u64, &[u8])]) -> Buf {
+    let mut cmd = Buf::with_header(&kdbus_cmd_send {
+        flags,
+        ..Default::default()
+    });
+    for (ty, payload) in items {
+        cmd.push_item(*ty, payload);
+    }
+    cmd.finish();
+    cmd
+}
+
+/// Sends a hand-made (typically malformed) message blob through `conn`
+/// and returns the SEND command as the kernel wrote it back.
+pub fn send_raw(conn: &Connection, msg: &mut Buf) -> Result<kdbus_cmd_send, Errno> {
+    let mut cmd = send_cmd(0, &[]);
+    kdbus::raw::send(conn, &mut cmd, msg)?;
+    Ok(cmd.read(0))
+}
+
+/// The encoded form of `msg` (cookie 1), to break on purpose before
+/// [`send_raw`]: append an item with `push_*` and call `finish()`.
+pub fn encode(msg: &kdbus::MessageBuilder<'_>) -> Buf {
+    msg.encode(1).expect("encode message")
+}
+
+/// A deadline `ms` milliseconds from now (CLOCK_MONOTONIC ns).
+pub fn deadline_ms(ms: u64) -> u64 {
+    kdbus::deadline_after(Duration::from_millis(ms))
+}
