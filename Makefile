@@ -4,6 +4,7 @@
 #   make           build kdbus.ko and the binaries
 #   make install   install module, binaries and the dracut module (DESTDIR=)
 #   make test      everything CI runs: lint, unit tests, VM tests
+#   make bench     the benchmarks in a VM (release build), figures as a table
 #   make demo      the main job: show the bus across a whole VM boot
 
 SHELL := /bin/bash
@@ -25,7 +26,7 @@ CHECKPATCH := $(LINUX_SRC)/scripts/checkpatch.pl
 
 BINARIES := kdbus-init switch-root kdbusctl
 
-.PHONY: all kmod rust deps install test lint kmod-check unit vmtest demo clean
+.PHONY: all kmod rust deps install test lint kmod-check unit vmtest bench bench-smoke demo clean
 
 all: kmod rust
 
@@ -79,7 +80,7 @@ install: all
 
 # ---------------------------------------------------------------- tests
 
-test: deps lint unit kmod-check vmtest
+test: deps lint unit kmod-check vmtest bench-smoke
 
 lint: $(CHECKPATCH)
 	$(CARGO) fmt --all -- --check
@@ -105,6 +106,20 @@ kmod-check:
 
 vmtest: kmod-check
 	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) abi
+
+# The benchmark is not a timed test: `make test` runs every case a few
+# times (--quick) so that it cannot rot; `make bench` measures. Extra
+# arguments: make bench BENCH_ARGS="--only broadcast --duration 5".
+BENCH_ARGS ?=
+
+bench: kmod-check
+	$(CARGO) build -q --release -p kdbus-bench
+	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) module -- \
+		target/release/kdbus-bench --json-file target/bench.json $(BENCH_ARGS)
+
+bench-smoke: kmod-check
+	$(CARGO) build -q --release -p kdbus-bench
+	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) module -- target/release/kdbus-bench --quick
 
 # ---------------------------------------------------------------- demo
 

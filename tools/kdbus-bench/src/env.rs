@@ -47,9 +47,16 @@ impl BenchBus {
 
     /// A connection for benchmarks.
     pub fn connect(&self, description: &str) -> Result<kdbus::Connection> {
-        HelloBuilder::new()
-            .pool_size(POOL_SIZE)
-            .description(description)
+        self.connect_with(
+            HelloBuilder::new()
+                .pool_size(POOL_SIZE)
+                .description(description),
+        )
+    }
+
+    /// A connection as `hello` describes it.
+    pub fn connect_with(&self, hello: HelloBuilder) -> Result<kdbus::Connection> {
+        hello
             .connect(&self.endpoint)
             .with_context(|| format!("connecting to {}", self.endpoint.display()))
     }

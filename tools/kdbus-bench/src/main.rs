@@ -3,9 +3,12 @@
 //! the VM: `cargo run -p kdbus-vmtest -- module -- target/release/kdbus-bench`).
 //!
 //! Each benchmark is a set of cases doing the same work — the first one the
-//! baseline — measured at several payload sizes. New comparisons (broadcast
-//! fan-out, memfd vs copy) are new entries in [`benchmarks`].
+//! baseline — measured at several values of its parameter (payload size,
+//! number of subscribers). New comparisons are new entries in
+//! [`benchmarks`].
 
+mod broadcast;
+mod bulk;
 mod env;
 mod measure;
 mod report;
@@ -19,8 +22,8 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use crate::env::BenchBus;
-use crate::measure::{human_bytes, measure, Budget, Case, Stats};
-use crate::report::{Group, Report};
+use crate::measure::{measure, Budget, Case, Stats};
+use crate::report::{Group, Param, Report};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -41,9 +44,19 @@ struct Cli {
     /// Upper bound of timed operations per case.
     #[arg(long, default_value_t = 200_000)]
     max_iterations: u64,
-    /// Payload sizes in bytes (comma-separated).
+    /// Payload sizes of the unicast round trip in bytes (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [8usize, 64 << 10, 1 << 20])]
     sizes: Vec<usize>,
+    /// Subscriber counts of the broadcast fan-out (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 10, 100])]
+    subscribers: Vec<usize>,
+    /// Payload sizes of the bulk transfer in bytes (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize << 20, 16 << 20])]
+    bulk_sizes: Vec<usize>,
+    /// A smoke run: a few iterations per case, no warm-up to speak of —
+    /// checks that every case works, the figures mean nothing.
+    #[arg(long)]
+    quick: bool,
     /// A kdbusfs mount to create the benchmark bus in (default:
     /// /sys/fs/kdbus if mounted, else a private mount).
     #[arg(long, value_name = "DIR")]
@@ -65,26 +78,56 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     }
 }
 
-/// The cases of one benchmark at one payload size, baseline first.
+/// The cases of one benchmark at one parameter value, baseline first.
 type Cases = Vec<Box<dyn Case>>;
 
-/// A comparison: given the bus and a payload size, builds its cases.
+/// A comparison: given the bus and a parameter value, builds its cases.
 struct Benchmark {
     name: &'static str,
+    param: Param,
+    /// The parameter values to measure at.
+    values: fn(&Cli) -> Vec<usize>,
     cases: fn(&BenchBus, usize) -> Result<Cases>,
 }
 
 fn benchmarks() -> Vec<Benchmark> {
-    vec![Benchmark {
-        name: "unicast round trip",
-        cases: |bus, size| {
-            Ok(vec![
-                Box::new(unicast::SocketPair::new(size)?),
-                Box::new(unicast::KdbusSyncCall::new(bus, size)?),
-                Box::new(unicast::KdbusAsyncCall::new(bus, size)?),
-            ])
+    vec![
+        Benchmark {
+            name: "unicast round trip",
+            param: Param::Payload,
+            values: |cli| cli.sizes.clone(),
+            cases: |bus, size| {
+                Ok(vec![
+                    Box::new(unicast::SocketPair::new(size)?),
+                    Box::new(unicast::KdbusSyncCall::new(bus, size)?),
+                    Box::new(unicast::KdbusAsyncCall::new(bus, size)?),
+                ])
+            },
         },
-    }]
+        Benchmark {
+            name: "broadcast fan-out",
+            param: Param::Subscribers,
+            values: |cli| cli.subscribers.clone(),
+            cases: |bus, n| {
+                Ok(vec![
+                    Box::new(broadcast::SocketPairFanOut::new(n)?),
+                    Box::new(broadcast::KdbusBroadcast::new(bus, n)?),
+                ])
+            },
+        },
+        Benchmark {
+            name: "bulk transfer",
+            param: Param::Payload,
+            values: |cli| cli.bulk_sizes.clone(),
+            cases: |bus, size| {
+                Ok(vec![
+                    Box::new(bulk::SocketPairCopy::new(size)?),
+                    Box::new(bulk::KdbusPoolCopy::new(bus, size)?),
+                    Box::new(bulk::KdbusMemfd::new(bus, size)?),
+                ])
+            },
+        },
+    ]
 }
 
 fn main() -> ExitCode {
@@ -125,11 +168,20 @@ fn run(cli: Cli) -> Result<Report> {
         Some(pin_to_one_cpu().context("pinning to one CPU (use --no-pin)")?)
     };
     let bus = BenchBus::create(cli.mount.as_deref())?;
-    let budget = Budget {
-        warmup: 20,
-        min_iterations: 20,
-        max_iterations: cli.max_iterations.max(20),
-        duration: cli.duration,
+    let budget = if cli.quick {
+        Budget {
+            warmup: 1,
+            min_iterations: 3,
+            max_iterations: 3,
+            duration: Duration::ZERO,
+        }
+    } else {
+        Budget {
+            warmup: 20,
+            min_iterations: 20,
+            max_iterations: cli.max_iterations.max(20),
+            duration: cli.duration,
+        }
     };
     let mut report = Report {
         kernel: rustix::system::uname()
@@ -146,27 +198,32 @@ fn run(cli: Cli) -> Result<Report> {
         if cli.only.as_deref().is_some_and(|o| !bench.name.contains(o)) {
             continue;
         }
-        for &size in &cli.sizes {
+        for value in (bench.values)(&cli) {
             let mut results: Vec<(String, Stats)> = Vec::new();
-            for mut case in (bench.cases)(&bus, size)? {
+            for mut case in (bench.cases)(&bus, value)? {
                 eprintln!(
                     "kdbus-bench: {} {}: {}",
                     bench.name,
-                    human_bytes(size),
+                    bench.param.label(value),
                     case.name()
                 );
-                let stats = measure(case.as_mut(), budget)?;
+                let stats = measure(case.as_mut(), budget)
+                    .with_context(|| format!("{} {}", bench.name, case.name()))?;
                 results.push((case.name(), stats));
             }
-            report.groups.push(Group::new(bench.name, size, results));
+            report
+                .groups
+                .push(Group::new(bench.name, bench.param, value, results));
         }
     }
-    report.check_target(
-        "kdbus round trip <= 2x socketpair round trip (issue 3)",
-        "unicast round trip",
-        "kdbus sync call",
-        2.0,
-    );
+    if !cli.quick {
+        report.check_target(
+            "kdbus round trip <= 2x socketpair round trip (issue 3)",
+            "unicast round trip",
+            "kdbus sync call",
+            2.0,
+        );
+    }
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(path) = &cli.json_file {
         std::fs::write(path, format!("{json}\n"))
@@ -190,6 +247,9 @@ mod tests {
         Cli::command().debug_assert();
         let cli = Cli::try_parse_from(["kdbus-bench"]).unwrap();
         assert_eq!(cli.sizes, [8, 65536, 1 << 20]);
+        assert_eq!(cli.subscribers, [1, 10, 100]);
+        assert_eq!(cli.bulk_sizes, [1 << 20, 16 << 20]);
+        assert!(!cli.quick);
         assert_eq!(cli.duration, Duration::from_secs(2));
         let cli =
             Cli::try_parse_from(["kdbus-bench", "--sizes", "1,2", "--duration", "0.1"]).unwrap();
@@ -198,7 +258,11 @@ mod tests {
     }
 
     #[test]
-    fn every_benchmark_is_named() {
-        assert!(benchmarks().iter().all(|b| !b.name.is_empty()));
+    fn every_benchmark_is_named_and_measured_somewhere() {
+        let cli = Cli::try_parse_from(["kdbus-bench"]).unwrap();
+        for b in benchmarks() {
+            assert!(!b.name.is_empty());
+            assert!(!(b.values)(&cli).is_empty(), "{}", b.name);
+        }
     }
 }

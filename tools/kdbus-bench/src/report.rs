@@ -16,26 +16,62 @@ pub struct CaseResult {
     pub ratio: f64,
 }
 
+/// What a benchmark varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Param {
+    /// Payload size in bytes.
+    Payload,
+    /// Number of receivers of a broadcast.
+    Subscribers,
+}
+
+impl Param {
+    /// `8 B`, `64 KiB`, `10 subscribers`.
+    pub fn label(self, value: usize) -> String {
+        match self {
+            Param::Payload => human_bytes(value),
+            Param::Subscribers if value == 1 => "1 subscriber".to_owned(),
+            Param::Subscribers => format!("{value} subscribers"),
+        }
+    }
+
+    fn heading(self) -> &'static str {
+        match self {
+            Param::Payload => "payload",
+            Param::Subscribers => "fan-out",
+        }
+    }
+}
+
 /// One comparison: cases doing the same work, one of them the baseline.
 #[derive(Debug, Clone, Serialize)]
 pub struct Group {
     /// What is measured, e.g. `"unicast round trip"`.
     pub benchmark: String,
-    pub payload_bytes: usize,
+    pub param: Param,
+    /// The parameter's value: bytes, or subscribers.
+    pub value: usize,
     pub baseline: String,
     pub cases: Vec<CaseResult>,
 }
 
 impl Group {
     /// Builds the group; `results[0]` is the baseline.
-    pub fn new(benchmark: &str, payload_bytes: usize, results: Vec<(String, Stats)>) -> Group {
+    pub fn new(
+        benchmark: &str,
+        param: Param,
+        value: usize,
+        results: Vec<(String, Stats)>,
+    ) -> Group {
         let base = results
             .first()
             .map(|(_, s)| s.median_ns.max(1))
             .unwrap_or(1);
         Group {
             benchmark: benchmark.to_owned(),
-            payload_bytes,
+            param,
+            value,
             baseline: results.first().map(|(n, _)| n.clone()).unwrap_or_default(),
             cases: results
                 .into_iter()
@@ -59,8 +95,8 @@ pub struct Target {
     pub description: String,
     pub case: String,
     pub max_ratio: f64,
-    /// `(payload, ratio, met)` per group the target applies to.
-    pub results: Vec<(usize, f64, bool)>,
+    /// `(parameter label, ratio, met)` per group the target applies to.
+    pub results: Vec<(String, f64, bool)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,7 +119,7 @@ impl Report {
             .filter(|g| g.benchmark == benchmark)
             .filter_map(|g| {
                 g.case(case)
-                    .map(|c| (g.payload_bytes, c.ratio, c.ratio <= max_ratio))
+                    .map(|c| (g.param.label(g.value), c.ratio, c.ratio <= max_ratio))
             })
             .collect();
         self.targets.push(Target {
@@ -115,38 +151,52 @@ impl Report {
                 );
                 let _ = writeln!(
                     out,
-                    "  {:<9} {:<18} {:>8} {:>10} {:>10} {:>10} {:>7}",
-                    "payload", "case", "iters", "median", "mean", "p99", "ratio"
+                    "  {:<15} {:<18} {:>8} {:>10} {:>10} {:>10} {:>7}",
+                    g.param.heading(),
+                    "case",
+                    "iters",
+                    "median",
+                    "mean",
+                    "p99",
+                    "ratio"
                 );
                 last = g.benchmark.clone();
             }
             for c in &g.cases {
                 let _ = writeln!(
                     out,
-                    "  {:<9} {:<18} {:>8} {:>10} {:>10} {:>10} {:>6.2}x",
-                    human_bytes(g.payload_bytes),
+                    "  {:<15} {:<18} {:>8} {:>10} {:>10} {:>10} {:>6}x",
+                    g.param.label(g.value),
                     c.name,
                     c.stats.iterations,
                     human_ns(c.stats.median_ns),
                     human_ns(c.stats.mean_ns),
                     human_ns(c.stats.p99_ns),
-                    c.ratio
+                    ratio_text(c.ratio)
                 );
             }
         }
         for t in &self.targets {
             let _ = writeln!(out, "\ntarget: {}", t.description);
-            for (payload, ratio, met) in &t.results {
+            for (label, ratio, met) in &t.results {
                 let _ = writeln!(
                     out,
-                    "  {:<9} {} {ratio:.2}x  {}",
-                    human_bytes(*payload),
+                    "  {label:<15} {} {ratio:.2}x  {}",
                     t.case,
                     if *met { "met" } else { "NOT met" }
                 );
             }
         }
         out
+    }
+}
+
+/// Two decimals; three significant digits for ratios far below 1.
+fn ratio_text(ratio: f64) -> String {
+    if ratio < 0.1 {
+        format!("{ratio:.3}")
+    } else {
+        format!("{ratio:.2}")
     }
 }
 
@@ -174,6 +224,7 @@ mod tests {
             groups: vec![
                 Group::new(
                     "unicast round trip",
+                    Param::Payload,
                     8,
                     vec![
                         ("socketpair".into(), stats(10_000)),
@@ -182,6 +233,7 @@ mod tests {
                 ),
                 Group::new(
                     "unicast round trip",
+                    Param::Payload,
                     1 << 20,
                     vec![
                         ("socketpair".into(), stats(1_000_000)),
@@ -196,13 +248,24 @@ mod tests {
         report.check_target("kdbus <= 2x socketpair", "unicast round trip", "kdbus", 2.0);
         assert_eq!(
             report.targets[0].results,
-            [(8, 1.5, true), (1 << 20, 2.5, false)]
+            [
+                ("8 B".to_owned(), 1.5, true),
+                ("1 MiB".to_owned(), 2.5, false)
+            ]
         );
         let text = report.render();
         assert!(text.contains("1.50x"), "{text}");
-        assert!(text.contains("1 MiB     kdbus 2.50x  NOT met"), "{text}");
+        assert!(
+            text.contains("1 MiB           kdbus 2.50x  NOT met"),
+            "{text}"
+        );
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["groups"][0]["cases"][1]["median_ns"], 15_000);
-        assert_eq!(json["groups"][1]["payload_bytes"], 1 << 20);
+        assert_eq!(json["groups"][1]["value"], 1 << 20);
+        assert_eq!(json["groups"][1]["param"], "payload");
+        assert_eq!(Param::Subscribers.label(10), "10 subscribers");
+        assert_eq!(Param::Subscribers.label(1), "1 subscriber");
+        assert_eq!(ratio_text(0.0042), "0.004");
+        assert_eq!(ratio_text(2.154), "2.15");
     }
 }

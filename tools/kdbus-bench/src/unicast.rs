@@ -16,27 +16,35 @@ use crate::env::BenchBus;
 use crate::measure::Case;
 
 /// Generous: a round trip that takes this long is a failure, not a figure.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn payload(size: usize) -> Vec<u8> {
+pub fn payload(size: usize) -> Vec<u8> {
     (0..size).map(|i| (i * 131 % 251) as u8).collect()
 }
 
-/// A kdbus connection on its own thread answering every call with the
-/// call's own payload.
-struct EchoServer {
-    id: u64,
+/// What an [`EchoServer`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// The call's own payload.
+    Echo,
+    /// An empty reply: an acknowledgement.
+    Empty,
+}
+
+/// A kdbus connection on its own thread answering every call.
+pub struct EchoServer {
+    pub id: u64,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<()>>>,
 }
 
 impl EchoServer {
-    fn start(bus: &BenchBus) -> Result<EchoServer> {
+    pub fn start(bus: &BenchBus, reply: Reply) -> Result<EchoServer> {
         let conn = bus.connect("bench-echo")?;
         let id = conn.id();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::spawn(move || serve(&conn, &flag));
+        let thread = std::thread::spawn(move || serve(&conn, reply, &flag));
         Ok(EchoServer {
             id,
             stop,
@@ -53,7 +61,7 @@ impl EchoServer {
     }
 }
 
-fn serve(conn: &Connection, stop: &AtomicBool) -> Result<()> {
+fn serve(conn: &Connection, mode: Reply, stop: &AtomicBool) -> Result<()> {
     while !stop.load(Ordering::Relaxed) {
         if !conn.wait(Some(Duration::from_millis(50)))? {
             continue;
@@ -61,11 +69,17 @@ fn serve(conn: &Connection, stop: &AtomicBool) -> Result<()> {
         let Some(call) = conn.recv()?.message else {
             continue;
         };
+        if !call.is_call() {
+            // a part of a payload split over several messages
+            continue;
+        }
         // The reply's payload vecs point into the call's pool slice: the
         // kernel copies straight from there into the caller's pool.
         let mut reply = MessageBuilder::reply_to(&call);
-        for part in call.payload() {
-            reply = reply.payload(part);
+        if mode == Reply::Echo {
+            for part in call.payload() {
+                reply = reply.payload(part);
+            }
         }
         conn.send(&reply).context("echo server reply")?;
     }
@@ -90,7 +104,7 @@ pub struct KdbusSyncCall {
 
 impl KdbusSyncCall {
     pub fn new(bus: &BenchBus, size: usize) -> Result<KdbusSyncCall> {
-        let server = EchoServer::start(bus)?;
+        let server = EchoServer::start(bus, Reply::Echo)?;
         Ok(KdbusSyncCall {
             client: bus.connect("bench-client")?,
             server,
@@ -128,7 +142,7 @@ pub struct KdbusAsyncCall {
 
 impl KdbusAsyncCall {
     pub fn new(bus: &BenchBus, size: usize) -> Result<KdbusAsyncCall> {
-        let server = EchoServer::start(bus)?;
+        let server = EchoServer::start(bus, Reply::Echo)?;
         Ok(KdbusAsyncCall {
             client: bus.connect("bench-client")?,
             server,

@@ -1,0 +1,165 @@
+//! Bulk payloads (1 MiB, 16 MiB) handed from a client to a server, which
+//! answers with an empty reply once it holds the data in memory it can
+//! read: passed as a sealed memfd (zero copy), copied into the server's
+//! pool (in messages of at most 2 MiB, the inline payload limit), or — the
+//! baseline — copied through an AF_UNIX socketpair (into the socket buffer
+//! and out again). The server does not read the data beyond what
+//! receiving it takes.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::thread::JoinHandle;
+
+use anyhow::{ensure, Context, Result};
+use kdbus::{Connection, MessageBuilder};
+
+use crate::env::BenchBus;
+use crate::measure::Case;
+use crate::unicast::{payload, EchoServer, Reply, CALL_TIMEOUT};
+
+/// Inline payload of one message at most (`KDBUS_MSG_MAX_PAYLOAD_VEC_SIZE`).
+const MAX_INLINE: usize = 2 << 20;
+
+/// The payload inline, in as many messages as the inline limit needs, the
+/// last one a synchronous call: the kernel copies it into the server's
+/// pool.
+pub struct KdbusPoolCopy {
+    client: Connection,
+    server: EchoServer,
+    data: Vec<u8>,
+}
+
+impl KdbusPoolCopy {
+    pub fn new(bus: &BenchBus, size: usize) -> Result<KdbusPoolCopy> {
+        Ok(KdbusPoolCopy {
+            server: EchoServer::start(bus, Reply::Empty)?,
+            client: bus.connect("bench-client")?,
+            data: payload(size),
+        })
+    }
+}
+
+impl Case for KdbusPoolCopy {
+    fn name(&self) -> String {
+        "kdbus pool copy".into()
+    }
+
+    fn run_once(&mut self) -> Result<()> {
+        let mut chunks = self.data.chunks(MAX_INLINE).peekable();
+        while let Some(chunk) = chunks.next() {
+            let msg = MessageBuilder::to_id(self.server.id).payload(chunk);
+            if chunks.peek().is_some() {
+                self.client.send(&msg)?;
+                continue;
+            }
+            let reply = self.client.call(&msg.expect_reply(CALL_TIMEOUT))?;
+            ensure!(reply.payload_len() == 0, "unexpected reply payload");
+        }
+        Ok(())
+    }
+}
+
+/// A synchronous call carrying the payload as a sealed memfd: the server
+/// gets a new fd for the same pages.
+pub struct KdbusMemfd {
+    client: Connection,
+    server: EchoServer,
+    memfd: OwnedFd,
+    size: u64,
+}
+
+impl KdbusMemfd {
+    pub fn new(bus: &BenchBus, size: usize) -> Result<KdbusMemfd> {
+        // The sender's data already lives in a sealed memfd; filling one
+        // is the sender's business, like filling a buffer.
+        let memfd = kdbus::sealed_memfd("bench-bulk", &payload(size)).context("memfd")?;
+        Ok(KdbusMemfd {
+            server: EchoServer::start(bus, Reply::Empty)?,
+            client: bus.connect("bench-client")?,
+            memfd,
+            size: size as u64,
+        })
+    }
+}
+
+impl Case for KdbusMemfd {
+    fn name(&self) -> String {
+        "kdbus memfd".into()
+    }
+
+    fn run_once(&mut self) -> Result<()> {
+        let reply = self.client.call(
+            &MessageBuilder::to_id(self.server.id)
+                .memfd(self.memfd.as_fd(), 0, self.size)
+                .expect_reply(CALL_TIMEOUT),
+        )?;
+        ensure!(reply.payload_len() == 0, "unexpected reply payload");
+        Ok(())
+    }
+}
+
+/// The baseline: the payload written into a socketpair, read out by the
+/// server thread, one byte back.
+pub struct SocketPairCopy {
+    client: Option<UnixStream>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+    data: Vec<u8>,
+}
+
+impl SocketPairCopy {
+    pub fn new(size: usize) -> Result<SocketPairCopy> {
+        let (client, mut server) = UnixStream::pair()?;
+        let thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; size];
+            loop {
+                match server.read_exact(&mut buf) {
+                    Ok(()) => server.write_all(b"k")?,
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+            }
+        });
+        Ok(SocketPairCopy {
+            client: Some(client),
+            thread: Some(thread),
+            data: payload(size),
+        })
+    }
+}
+
+impl Case for SocketPairCopy {
+    fn name(&self) -> String {
+        "socketpair".into()
+    }
+
+    fn run_once(&mut self) -> Result<()> {
+        let client = self.client.as_mut().expect("open until drop");
+        client.write_all(&self.data)?;
+        let mut ack = [0u8; 1];
+        client.read_exact(&mut ack)?;
+        Ok(())
+    }
+}
+
+impl Drop for SocketPairCopy {
+    fn drop(&mut self) {
+        drop(self.client.take());
+        if let Some(Ok(Err(e))) = self.thread.take().map(JoinHandle::join) {
+            eprintln!("kdbus-bench: socketpair copy: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socketpair_copy_is_acknowledged() {
+        let mut case = SocketPairCopy::new(1 << 20).unwrap();
+        for _ in 0..3 {
+            case.run_once().unwrap();
+        }
+    }
+}
