@@ -185,3 +185,70 @@ pub fn encode(msg: &kdbus::MessageBuilder<'_>) -> Buf {
 pub fn deadline_ms(ms: u64) -> u64 {
     kdbus::deadline_after(Duration::from_millis(ms))
 }
+
+/// A match rule without conditions: every signal and notification.
+pub fn match_all(conn: &Connection) {
+    conn.add_match(&kdbus::MatchRule::new(0))
+        .expect("MATCH_ADD");
+}
+
+/// `KDBUS_CMD_RECV` through the raw layer: the slice is neither read nor
+/// freed (see [`raw_free`]), and the command comes back as the kernel
+/// wrote it, also on error.
+pub fn raw_recv(
+    conn: &Connection,
+    flags: u64,
+    priority: i64,
+) -> (Result<(), Errno>, kdbus_cmd_recv) {
+    let mut buf = Buf::with_header(&kdbus_cmd_recv {
+        size: std::mem::size_of::<kdbus_cmd_recv>() as u64,
+        flags,
+        priority,
+        ..Default::default()
+    });
+    let r = kdbus::raw::ioctl(conn, KDBUS_CMD_RECV, &mut buf);
+    (r, buf.read(0))
+}
+
+/// `KDBUS_CMD_FREE` of `offset` through the raw layer.
+pub fn raw_free(conn: &Connection, offset: u64) -> Result<(), Errno> {
+    let mut buf = Buf::with_header(&kdbus_cmd_free {
+        size: std::mem::size_of::<kdbus_cmd_free>() as u64,
+        offset,
+        ..Default::default()
+    });
+    kdbus::raw::ioctl(conn, KDBUS_CMD_FREE, &mut buf)
+}
+
+/// `msg` encoded, with one more item appended as given (a bad fd, an item
+/// not allowed in messages...), sent through the raw layer.
+pub fn send_with_item(
+    conn: &Connection,
+    msg: &kdbus::MessageBuilder<'_>,
+    type_: u64,
+    payload: &[u8],
+) -> Result<kdbus_cmd_send, Errno> {
+    let mut buf = encode(msg);
+    buf.push_item(type_, payload);
+    buf.finish();
+    send_raw(conn, &mut buf)
+}
+
+/// The payload of a `KDBUS_ITEM_FDS` item holding `fds`.
+pub fn fds_payload(fds: &[i32]) -> Vec<u8> {
+    fds.iter().flat_map(|fd| fd.to_ne_bytes()).collect()
+}
+
+/// Whether `conn` polls readable right now.
+pub fn readable(conn: &Connection) -> bool {
+    conn.wait(Some(Duration::ZERO)).expect("poll")
+}
+
+/// The item types of a message in order, as the kernel wrote them.
+pub fn item_types(msg: &kdbus::MessageView<'_>) -> Vec<u64> {
+    let header = std::mem::size_of::<kdbus_msg>();
+    let end = msg.header().size as usize;
+    kdbus::item::Items::new(&msg.as_bytes()[header..end])
+        .map(|item| item.expect("well-formed item").type_)
+        .collect()
+}

@@ -1,131 +1,136 @@
 //! Monitors (spec §14): a copy of all traffic, invisible on the bus.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 
 use kdbus::abi::*;
-use kdbus_abi_tests::*;
-use rustix::io::Errno;
+use kdbus::{
+    BloomFilter, Connection, Errno, HelloBuilder, ListFlags, MessageBuilder, NameFlags,
+    Notification,
+};
+use kdbus_abi_tests::fixture::*;
 
-fn monitor(bus: &Bus, flags: u64) -> Conn {
-    Hello::new()
-        .flags(KDBUS_HELLO_MONITOR | flags)
-        .attach(0, 0)
-        .connect(&bus.endpoint())
-        .unwrap()
+fn monitor(bus: &TestBus, hello: HelloBuilder) -> Connection {
+    bus.connect(hello.monitor())
+}
+
+fn signal<'a>(dst: Option<u64>) -> MessageBuilder<'a> {
+    let m = match dst {
+        Some(id) => MessageBuilder::to_id(id).signal(),
+        None => MessageBuilder::broadcast(),
+    };
+    m.bloom(BloomFilter::new(BLOOM))
 }
 
 #[test]
 fn monitors_see_all_traffic() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
     let b = bus.conn();
     let w = bus.conn();
-    w.match_all();
-    let mon = monitor(&bus, KDBUS_HELLO_ACCEPT_FD);
-    assert!(w.drain().is_empty(), "no ID_ADD for a monitor");
+    match_all(&w);
+    let mon = monitor(&bus, HelloBuilder::new().accept_fds());
+    assert!(drain(&w).is_empty(), "no ID_ADD for a monitor");
 
-    a.send(&MsgBuilder::new(b.id).vec(b"unicast")).unwrap();
+    a.send(&MessageBuilder::to_id(b.id()).payload(b"unicast"))
+        .unwrap();
     // a unicast signal b does not want: dropped for b, seen by the monitor
-    a.send(&MsgBuilder::signal(b.id, BLOOM_SIZE as usize).vec(b"signal"))
-        .unwrap();
-    a.send(&MsgBuilder::signal(KDBUS_DST_ID_BROADCAST, BLOOM_SIZE as usize).vec(b"bcast"))
-        .unwrap();
+    a.send(&signal(Some(b.id())).payload(b"signal")).unwrap();
+    a.send(&signal(None).payload(b"bcast")).unwrap();
     a.send(
-        &MsgBuilder::new(b.id)
+        &MessageBuilder::to_id(b.id())
             .cookie(5)
-            .expect_reply(deadline_ms(5000))
-            .vec(b"call"),
+            .expect_reply_by(deadline_ms(5000))
+            .payload(b"call"),
     )
     .unwrap();
-    b.drain();
-    b.send(&MsgBuilder::new(a.id).reply_to(5).vec(b"reply"))
-        .unwrap();
-    b.acquire("org.mon.n", 0).unwrap();
+    drop(drain(&b));
+    b.send(
+        &MessageBuilder::to_id(a.id())
+            .cookie_reply(5)
+            .payload(b"reply"),
+    )
+    .unwrap();
+    b.acquire_name("org.mon.n", NameFlags::empty()).unwrap();
 
-    let seen: Vec<(u64, Vec<u8>)> = mon
-        .drain()
+    let seen: Vec<(u64, Vec<u8>)> = drain(&mon)
         .iter()
-        .map(|m| {
-            if m.hdr.src_id == 0 {
-                (m.items[0].ty, Vec::new())
-            } else {
-                (m.hdr.src_id, m.payload())
-            }
+        .map(|m| match m.notification() {
+            Some(Notification::NameAdd { .. }) => (KDBUS_ITEM_NAME_ADD, Vec::new()),
+            Some(n) => panic!("unexpected notification {n:?}"),
+            None => (m.src_id(), m.payload_to_vec()),
         })
         .collect();
     assert_eq!(
         seen,
         [
-            (a.id, b"unicast".to_vec()),
-            (a.id, b"signal".to_vec()),
-            (a.id, b"bcast".to_vec()),
-            (a.id, b"call".to_vec()),
-            (b.id, b"reply".to_vec()),
+            (a.id(), b"unicast".to_vec()),
+            (a.id(), b"signal".to_vec()),
+            (a.id(), b"bcast".to_vec()),
+            (a.id(), b"call".to_vec()),
+            (b.id(), b"reply".to_vec()),
             (KDBUS_ITEM_NAME_ADD, Vec::new()),
         ]
     );
-    assert_eq!(errno(b.recv()), Errno::AGAIN);
+    assert!(b.recv().unwrap().message.is_none(), "b: EAGAIN");
 }
 
 #[test]
 fn monitors_are_invisible() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let w = bus.conn();
-    w.match_all();
-    let mon = monitor(&bus, 0);
+    match_all(&w);
+    let mon = monitor(&bus, HelloBuilder::new());
     let ids: Vec<u64> = w
-        .list(KDBUS_LIST_UNIQUE)
+        .list(ListFlags::UNIQUE)
         .unwrap()
         .iter()
         .map(|i| i.id)
         .collect();
-    assert_eq!(ids, [w.id]);
+    assert_eq!(ids, [w.id()]);
     drop(mon);
-    assert!(w.drain().is_empty(), "no ID_REMOVE either");
+    assert!(drain(&w).is_empty(), "no ID_REMOVE either");
 }
 
+/// Spec §8.4: monitors get messages with fds also without ACCEPT_FD, but
+/// their FDS slots read -1; memfds are payload and installed for them.
 #[test]
 fn monitors_get_messages_with_fds_without_installing_them() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
     let b = bus.conn();
-    let mon = monitor(&bus, 0);
+    let mon = monitor(&bus, HelloBuilder::new());
     let (r, _w) = rustix::pipe::pipe().unwrap();
-    a.send(&MsgBuilder::new(b.id).fds(&[r.as_raw_fd()]))
-        .unwrap();
-    let m = mon.recv_msg();
-    let fds = m.item(KDBUS_ITEM_FDS).unwrap();
-    assert_eq!(fds.data, (-1i32).to_ne_bytes());
-    let got = b.recv_msg();
-    let fd = i32::from_ne_bytes(
-        got.item(KDBUS_ITEM_FDS).unwrap().data[..4]
-            .try_into()
-            .unwrap(),
-    );
-    // SAFETY: installed for us by the kernel.
-    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    let memfd = kdbus::sealed_memfd("mon", b"memfd data").unwrap();
+    a.send(
+        &MessageBuilder::to_id(b.id())
+            .fds(&[r.as_fd()])
+            .memfd(memfd.as_fd(), 0, 10),
+    )
+    .unwrap();
+    let m = recv_msg(&mon);
+    assert_eq!(m.fd_numbers(), [-1]);
+    assert!(m.fds()[0].is_none());
+    assert_eq!(m.memfds()[0].read().unwrap(), b"memfd data");
+    let got = recv_msg(&b);
+    assert!(got.fds()[0].is_some(), "installed for the receiver");
+    assert_eq!(got.memfds()[0].read().unwrap(), b"memfd data");
 }
 
 #[test]
 fn monitors_count_what_they_miss() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
     let b = bus.conn();
-    let mon = Hello::new()
-        .flags(KDBUS_HELLO_MONITOR)
-        .attach(0, 0)
-        .pool_size(4096)
-        .connect(&bus.endpoint())
-        .unwrap();
+    let mon = monitor(&bus, HelloBuilder::new().pool_size(4096));
     let data = [0u8; 1500];
     for _ in 0..4 {
-        a.send(&MsgBuilder::new(b.id).vec(&data)).unwrap();
+        a.send(&MessageBuilder::to_id(b.id()).payload(&data))
+            .unwrap();
     }
     // nothing fits a third of half a page: all four are lost, and the
     // count comes with EAGAIN
-    let mut c = kdbus_abi_tests::raw::cmd(&kdbus_cmd_recv::default(), &[]);
-    assert_eq!(mon.ioctl(KDBUS_CMD_RECV, &mut c), Err(Errno::AGAIN));
-    let r: kdbus_cmd_recv = kdbus_abi_tests::raw::read_struct(c.bytes());
-    assert_eq!(r.dropped_msgs, 4);
-    assert_eq!(b.drain().len(), 4, "the receiver is not affected");
+    let (r, recv) = raw_recv(&mon, 0, 0);
+    assert_eq!(r, Err(Errno::AGAIN));
+    assert_eq!(recv.dropped_msgs, 4);
+    assert_eq!(drain(&b).len(), 4, "the receiver is not affected");
 }

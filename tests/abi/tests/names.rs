@@ -3,31 +3,45 @@
 //! sending to a name and the name notifications.
 
 use kdbus::abi::*;
-use kdbus_abi_tests::*;
-use rustix::io::Errno;
+use kdbus::item::Item;
+use kdbus::{
+    Connection, Destination, Errno, HelloBuilder, HelloFlags, ListFlags, MessageBuilder,
+    MsgFlags, NameFlags, Notification,
+};
+use kdbus_abi_tests::fixture::*;
 
-const PRIMARY_ACQUIRED: u64 = KDBUS_NAME_PRIMARY | KDBUS_NAME_ACQUIRED;
+const PRIMARY_ACQUIRED: NameFlags = NameFlags::PRIMARY.union(NameFlags::ACQUIRED);
+const NONE: NameFlags = NameFlags::empty();
 
-fn name_changes(c: &Conn) -> Vec<(u64, u64, u64, String)> {
-    c.drain()
+/// (notification item type, old owner id, new owner id, name) of every
+/// name notification queued on `c`.
+fn name_changes(c: &Connection) -> Vec<(u64, u64, u64, String)> {
+    drain(c)
         .iter()
-        .filter(|m| m.hdr.src_id == 0)
-        .filter(|m| {
-            matches!(
-                m.items[0].ty,
-                KDBUS_ITEM_NAME_ADD | KDBUS_ITEM_NAME_CHANGE | KDBUS_ITEM_NAME_REMOVE
-            )
-        })
-        .map(|m| {
-            let (old, _, new, _, name) = m.items[0].name_change();
-            (m.items[0].ty, old, new, name)
+        .filter_map(|m| match m.notification()? {
+            Notification::NameAdd { name, new_owner } => {
+                Some((KDBUS_ITEM_NAME_ADD, 0, new_owner.id, name))
+            }
+            Notification::NameChange {
+                name,
+                old_owner,
+                new_owner,
+            } => Some((KDBUS_ITEM_NAME_CHANGE, old_owner.id, new_owner.id, name)),
+            Notification::NameRemove { name, old_owner } => {
+                Some((KDBUS_ITEM_NAME_REMOVE, old_owner.id, 0, name))
+            }
+            _ => None,
         })
         .collect()
 }
 
+fn ids(c: &Connection, flags: ListFlags) -> Vec<u64> {
+    c.list(flags).unwrap().iter().map(|i| i.id).collect()
+}
+
 #[test]
 fn name_validity() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let c = bus.conn();
     let long_ok = format!("a.{}", "b".repeat(253));
     let long_bad = format!("a.{}", "b".repeat(254));
@@ -39,7 +53,8 @@ fn name_validity() {
         "A.B",
         long_ok.as_str(),
     ] {
-        c.acquire(good, 0).unwrap_or_else(|e| panic!("{good}: {e}"));
+        c.acquire_name(good, NONE)
+            .unwrap_or_else(|e| panic!("{good}: {e}"));
     }
     for bad in [
         "a",
@@ -55,204 +70,202 @@ fn name_validity() {
         "ä.b",
         long_bad.as_str(),
     ] {
-        assert_eq!(c.acquire(bad, 0), Err(Errno::INVAL), "{bad}");
+        assert_eq!(errno(c.acquire_name(bad, NONE)), Errno::INVAL, "{bad}");
     }
     assert_eq!(
-        c.release("a"),
-        Err(Errno::SRCH),
+        errno(c.release_name("a")),
+        Errno::SRCH,
         "release does not validate"
     );
 }
 
 #[test]
 fn acquire_and_reacquire() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
-    assert_eq!(a.acquire("org.x.a", 0), Ok(PRIMARY_ACQUIRED));
+    assert_eq!(a.acquire_name("org.x.a", NONE).unwrap(), PRIMARY_ACQUIRED);
     // already primary: flags are updated, nothing is acquired
     assert_eq!(
-        a.acquire("org.x.a", KDBUS_NAME_ALLOW_REPLACEMENT),
-        Ok(KDBUS_NAME_PRIMARY | KDBUS_NAME_ALLOW_REPLACEMENT)
+        a.acquire_name("org.x.a", NameFlags::ALLOW_REPLACEMENT)
+            .unwrap(),
+        NameFlags::PRIMARY | NameFlags::ALLOW_REPLACEMENT
     );
-    let l = a.list(KDBUS_LIST_NAMES).unwrap();
-    let (flags, name) = l[0].item(KDBUS_ITEM_OWNED_NAME).unwrap().name();
-    assert_eq!(name, "org.x.a");
-    assert_eq!(flags, KDBUS_NAME_PRIMARY | KDBUS_NAME_ALLOW_REPLACEMENT);
-    assert_eq!(a.acquire("org.x.a", 0), Ok(KDBUS_NAME_PRIMARY));
+    let l = a.list(ListFlags::NAMES).unwrap();
+    let name = l[0].name.as_ref().expect("OWNED_NAME");
+    assert_eq!(name.name, "org.x.a");
+    assert_eq!(
+        name.flags,
+        NameFlags::PRIMARY | NameFlags::ALLOW_REPLACEMENT
+    );
+    assert_eq!(a.acquire_name("org.x.a", NONE).unwrap(), NameFlags::PRIMARY);
 }
 
 #[test]
 fn taken_names_and_queueing() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
     let b = bus.conn();
     let c = bus.conn();
-    a.acquire("org.q.n", 0).unwrap();
-    assert_eq!(b.acquire("org.q.n", 0), Err(Errno::EXIST));
+    a.acquire_name("org.q.n", NONE).unwrap();
+    assert_eq!(errno(b.acquire_name("org.q.n", NONE)), Errno::EXIST);
     assert_eq!(
-        b.acquire("org.q.n", KDBUS_NAME_REPLACE_EXISTING),
-        Err(Errno::EXIST),
+        errno(b.acquire_name("org.q.n", NameFlags::REPLACE_EXISTING)),
+        Errno::EXIST,
         "the primary does not allow replacement"
     );
+    let queued = NameFlags::QUEUE | NameFlags::IN_QUEUE;
     assert_eq!(
-        b.acquire("org.q.n", KDBUS_NAME_QUEUE),
-        Ok(KDBUS_NAME_QUEUE | KDBUS_NAME_IN_QUEUE | KDBUS_NAME_ACQUIRED)
+        b.acquire_name("org.q.n", NameFlags::QUEUE).unwrap(),
+        queued | NameFlags::ACQUIRED
     );
     assert_eq!(
-        b.acquire("org.q.n", KDBUS_NAME_QUEUE),
-        Ok(KDBUS_NAME_QUEUE | KDBUS_NAME_IN_QUEUE),
+        b.acquire_name("org.q.n", NameFlags::QUEUE).unwrap(),
+        queued,
         "already queued: not acquired again"
     );
     assert_eq!(
-        c.acquire("org.q.n", KDBUS_NAME_QUEUE),
-        Ok(KDBUS_NAME_QUEUE | KDBUS_NAME_IN_QUEUE | KDBUS_NAME_ACQUIRED)
+        c.acquire_name("org.q.n", NameFlags::QUEUE).unwrap(),
+        queued | NameFlags::ACQUIRED
     );
     // queued callers are listed with LIST_QUEUED only
-    let queued: Vec<u64> = a
-        .list(KDBUS_LIST_QUEUED)
-        .unwrap()
-        .iter()
-        .map(|i| i.id)
-        .collect();
-    assert_eq!(queued.len(), 2);
-    assert!(queued.contains(&b.id) && queued.contains(&c.id));
-    let named: Vec<u64> = a
-        .list(KDBUS_LIST_NAMES)
-        .unwrap()
-        .iter()
-        .map(|i| i.id)
-        .collect();
-    assert_eq!(named, [a.id]);
+    let q = ids(&a, ListFlags::QUEUED);
+    assert_eq!(q.len(), 2);
+    assert!(q.contains(&b.id()) && q.contains(&c.id()));
+    assert_eq!(ids(&a, ListFlags::NAMES), [a.id()]);
 
     // queued without QUEUE: leave the queue
-    assert_eq!(b.acquire("org.q.n", 0), Ok(0));
-    let queued: Vec<u64> = a
-        .list(KDBUS_LIST_QUEUED)
-        .unwrap()
-        .iter()
-        .map(|i| i.id)
-        .collect();
-    assert_eq!(queued, [c.id]);
+    assert_eq!(b.acquire_name("org.q.n", NONE).unwrap(), NONE);
+    assert_eq!(ids(&a, ListFlags::QUEUED), [c.id()]);
 
     // the primary leaves: the next in the queue takes over
-    a.release("org.q.n").unwrap();
-    let l = c.list(KDBUS_LIST_NAMES).unwrap();
+    a.release_name("org.q.n").unwrap();
+    let l = c.list(ListFlags::NAMES).unwrap();
     assert_eq!(l.len(), 1);
-    assert_eq!(l[0].id, c.id);
+    assert_eq!(l[0].id, c.id());
     assert_eq!(
-        l[0].item(KDBUS_ITEM_OWNED_NAME).unwrap().name().0,
-        KDBUS_NAME_QUEUE | KDBUS_NAME_PRIMARY
+        l[0].name.as_ref().unwrap().flags,
+        NameFlags::QUEUE | NameFlags::PRIMARY
     );
 }
 
 #[test]
 fn replacement() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let watcher = bus.conn();
-    watcher.match_all();
+    match_all(&watcher);
     let a = bus.conn();
     let b = bus.conn();
     let c = bus.conn();
-    watcher.drain();
+    drop(drain(&watcher));
 
-    a.acquire("org.r.n", KDBUS_NAME_ALLOW_REPLACEMENT).unwrap();
+    a.acquire_name("org.r.n", NameFlags::ALLOW_REPLACEMENT)
+        .unwrap();
     assert_eq!(
-        b.acquire("org.r.n", KDBUS_NAME_REPLACE_EXISTING),
-        Ok(PRIMARY_ACQUIRED)
+        b.acquire_name("org.r.n", NameFlags::REPLACE_EXISTING)
+            .unwrap(),
+        PRIMARY_ACQUIRED
     );
     assert_eq!(
         name_changes(&watcher),
         [
-            (KDBUS_ITEM_NAME_ADD, 0, a.id, "org.r.n".to_owned()),
-            (KDBUS_ITEM_NAME_CHANGE, a.id, b.id, "org.r.n".to_owned()),
+            (KDBUS_ITEM_NAME_ADD, 0, a.id(), "org.r.n".to_owned()),
+            (KDBUS_ITEM_NAME_CHANGE, a.id(), b.id(), "org.r.n".to_owned()),
         ]
     );
     // a did not ask to be queued: it lost the name
-    assert!(a.list(KDBUS_LIST_QUEUED).unwrap().is_empty());
-    assert_eq!(a.release("org.r.n"), Err(Errno::ADDRINUSE));
+    assert!(a.list(ListFlags::QUEUED).unwrap().is_empty());
+    assert_eq!(errno(a.release_name("org.r.n")), Errno::ADDRINUSE);
 
     // an old primary that asked for QUEUE stays queued
-    b.acquire("org.r.n", KDBUS_NAME_ALLOW_REPLACEMENT | KDBUS_NAME_QUEUE)
-        .unwrap();
+    b.acquire_name(
+        "org.r.n",
+        NameFlags::ALLOW_REPLACEMENT | NameFlags::QUEUE,
+    )
+    .unwrap();
     assert_eq!(
-        c.acquire("org.r.n", KDBUS_NAME_REPLACE_EXISTING),
-        Ok(PRIMARY_ACQUIRED)
+        c.acquire_name("org.r.n", NameFlags::REPLACE_EXISTING)
+            .unwrap(),
+        PRIMARY_ACQUIRED
     );
-    let q = c.list(KDBUS_LIST_QUEUED).unwrap();
+    let q = c.list(ListFlags::QUEUED).unwrap();
     assert_eq!(q.len(), 1);
-    assert_eq!(q[0].id, b.id);
-    let (flags, _) = q[0].item(KDBUS_ITEM_OWNED_NAME).unwrap().name();
+    assert_eq!(q[0].id, b.id());
     assert_eq!(
-        flags,
-        KDBUS_NAME_ALLOW_REPLACEMENT | KDBUS_NAME_QUEUE | KDBUS_NAME_IN_QUEUE
+        q[0].name.as_ref().unwrap().flags,
+        NameFlags::ALLOW_REPLACEMENT | NameFlags::QUEUE | NameFlags::IN_QUEUE
     );
     // c leaves: b is next
-    c.release("org.r.n").unwrap();
+    c.release_name("org.r.n").unwrap();
     assert_eq!(
         name_changes(&watcher),
         [
-            (KDBUS_ITEM_NAME_CHANGE, b.id, c.id, "org.r.n".to_owned()),
-            (KDBUS_ITEM_NAME_CHANGE, c.id, b.id, "org.r.n".to_owned()),
+            (KDBUS_ITEM_NAME_CHANGE, b.id(), c.id(), "org.r.n".to_owned()),
+            (KDBUS_ITEM_NAME_CHANGE, c.id(), b.id(), "org.r.n".to_owned()),
         ]
     );
 }
 
 #[test]
 fn replacement_skips_the_queue() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
     let b = bus.conn();
     let c = bus.conn();
-    a.acquire("org.s.n", KDBUS_NAME_ALLOW_REPLACEMENT).unwrap();
-    b.acquire("org.s.n", KDBUS_NAME_QUEUE).unwrap();
+    a.acquire_name("org.s.n", NameFlags::ALLOW_REPLACEMENT)
+        .unwrap();
+    b.acquire_name("org.s.n", NameFlags::QUEUE).unwrap();
     // c jumps ahead of the queued b
     assert_eq!(
-        c.acquire("org.s.n", KDBUS_NAME_REPLACE_EXISTING | KDBUS_NAME_QUEUE),
-        Ok(KDBUS_NAME_QUEUE | PRIMARY_ACQUIRED)
+        c.acquire_name(
+            "org.s.n",
+            NameFlags::REPLACE_EXISTING | NameFlags::QUEUE
+        )
+        .unwrap(),
+        NameFlags::QUEUE | PRIMARY_ACQUIRED
     );
     assert_eq!(
-        b.acquire("org.s.n", KDBUS_NAME_QUEUE),
-        Ok(KDBUS_NAME_QUEUE | KDBUS_NAME_IN_QUEUE)
+        b.acquire_name("org.s.n", NameFlags::QUEUE).unwrap(),
+        NameFlags::QUEUE | NameFlags::IN_QUEUE
     );
 }
 
 #[test]
 fn release_rules() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let watcher = bus.conn();
-    watcher.match_all();
+    match_all(&watcher);
     let a = bus.conn();
     let b = bus.conn();
-    watcher.drain();
-    assert_eq!(a.release("org.none.n"), Err(Errno::SRCH));
-    a.acquire("org.t.n", 0).unwrap();
-    assert_eq!(b.release("org.t.n"), Err(Errno::ADDRINUSE));
-    b.acquire("org.t.n", KDBUS_NAME_QUEUE).unwrap();
+    drop(drain(&watcher));
+    assert_eq!(errno(a.release_name("org.none.n")), Errno::SRCH);
+    a.acquire_name("org.t.n", NONE).unwrap();
+    assert_eq!(errno(b.release_name("org.t.n")), Errno::ADDRINUSE);
+    b.acquire_name("org.t.n", NameFlags::QUEUE).unwrap();
     // a queued owner leaves silently
-    b.release("org.t.n").unwrap();
-    a.release("org.t.n").unwrap();
-    assert_eq!(a.release("org.t.n"), Err(Errno::SRCH));
+    b.release_name("org.t.n").unwrap();
+    a.release_name("org.t.n").unwrap();
+    assert_eq!(errno(a.release_name("org.t.n")), Errno::SRCH);
     assert_eq!(
         name_changes(&watcher),
         [
-            (KDBUS_ITEM_NAME_ADD, 0, a.id, "org.t.n".to_owned()),
-            (KDBUS_ITEM_NAME_REMOVE, a.id, 0, "org.t.n".to_owned()),
+            (KDBUS_ITEM_NAME_ADD, 0, a.id(), "org.t.n".to_owned()),
+            (KDBUS_ITEM_NAME_REMOVE, a.id(), 0, "org.t.n".to_owned()),
         ]
     );
 }
 
 #[test]
 fn disconnect_releases_all_names() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let watcher = bus.conn();
-    watcher.match_all();
+    match_all(&watcher);
     let a = bus.conn();
     let b = bus.conn();
-    a.acquire("org.u.one", 0).unwrap();
-    a.acquire("org.u.two", 0).unwrap();
-    b.acquire("org.u.two", KDBUS_NAME_QUEUE).unwrap();
-    let (aid, bid) = (a.id, b.id);
-    watcher.drain();
+    a.acquire_name("org.u.one", NONE).unwrap();
+    a.acquire_name("org.u.two", NONE).unwrap();
+    b.acquire_name("org.u.two", NameFlags::QUEUE).unwrap();
+    let (aid, bid) = (a.id(), b.id());
+    drop(drain(&watcher));
     drop(a);
     let mut changes = name_changes(&watcher);
     changes.sort();
@@ -263,154 +276,158 @@ fn disconnect_releases_all_names() {
             (KDBUS_ITEM_NAME_CHANGE, aid, bid, "org.u.two".to_owned()),
         ]
     );
-    assert_eq!(b.list(KDBUS_LIST_NAMES).unwrap()[0].id, bid);
+    assert_eq!(b.list(ListFlags::NAMES).unwrap()[0].id, bid);
 }
 
 #[test]
 fn name_notification_payloads() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let watcher = bus.conn();
-    watcher.match_all();
+    match_all(&watcher);
     let a = bus.conn();
-    watcher.drain();
-    a.acquire("org.v.n", KDBUS_NAME_ALLOW_REPLACEMENT).unwrap();
-    let m = watcher.recv_msg();
-    assert_eq!(m.hdr.flags, KDBUS_MSG_SIGNAL);
-    assert_eq!(m.hdr.dst_id, KDBUS_DST_ID_BROADCAST);
-    assert_eq!(m.items[0].ty, KDBUS_ITEM_NAME_ADD);
-    let (old, old_flags, new, new_flags, name) = m.items[0].name_change();
-    assert_eq!((old, old_flags), (0, 0));
-    assert_eq!((new, new_flags), (a.id, KDBUS_NAME_ALLOW_REPLACEMENT));
-    assert_eq!(name, "org.v.n");
-    assert_eq!(m.items[1].ty, KDBUS_ITEM_TIMESTAMP);
+    drop(drain(&watcher));
+    a.acquire_name("org.v.n", NameFlags::ALLOW_REPLACEMENT)
+        .unwrap();
+    let m = recv_msg(&watcher);
+    assert_eq!(m.flags(), MsgFlags::SIGNAL);
+    assert_eq!(m.dst_id(), KDBUS_DST_ID_BROADCAST);
+    assert_eq!(
+        item_types(&m),
+        [KDBUS_ITEM_NAME_ADD, KDBUS_ITEM_TIMESTAMP]
+    );
+    let Item::NameAdd(n) = &m.items()[0] else {
+        panic!("not NAME_ADD: {:?}", m.items()[0])
+    };
+    assert_eq!((n.old_id.id, n.old_id.flags), (0, 0));
+    assert_eq!(
+        (n.new_id.id, n.new_id.flags),
+        (a.id(), KDBUS_NAME_ALLOW_REPLACEMENT)
+    );
+    assert_eq!(n.name, Some("org.v.n"));
 }
 
 #[test]
 fn sending_to_a_name() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
     let b = bus.conn();
     let c = bus.conn();
-    assert_eq!(a.send(&MsgBuilder::to_name("org.w.n")), Err(Errno::SRCH));
-    b.acquire("org.w.n", 0).unwrap();
-    a.send(&MsgBuilder::to_name("org.w.n").vec(b"hi")).unwrap();
-    let m = b.recv_msg();
-    assert_eq!(m.payload(), b"hi");
-    assert_eq!(m.item(KDBUS_ITEM_DST_NAME).unwrap().str(), "org.w.n");
-    assert_eq!(m.hdr.dst_id, KDBUS_DST_ID_NAME);
-    // a destination id must be the current owner
     assert_eq!(
-        a.send(&MsgBuilder::new(c.id).dst_name("org.w.n")),
-        Err(Errno::REMCHG)
+        errno(a.send(&MessageBuilder::to_name("org.w.n"))),
+        Errno::SRCH
     );
-    a.send(&MsgBuilder::new(b.id).dst_name("org.w.n")).unwrap();
-    assert_eq!(b.recv_msg().hdr.dst_id, b.id);
+    b.acquire_name("org.w.n", NONE).unwrap();
+    a.send(&MessageBuilder::to_name("org.w.n").payload(b"hi"))
+        .unwrap();
+    let m = recv_msg(&b);
+    assert_eq!(m.payload_to_vec(), b"hi");
+    assert_eq!(m.dst_name(), Some("org.w.n"));
+    assert_eq!(m.dst_id(), KDBUS_DST_ID_NAME);
+    drop(m);
+    // a destination id must be the current owner
+    let owned_by = |id| {
+        MessageBuilder::new(Destination::NameOwnedBy {
+            name: "org.w.n".into(),
+            id,
+        })
+    };
+    assert_eq!(errno(a.send(&owned_by(c.id()))), Errno::REMCHG);
+    a.send(&owned_by(b.id())).unwrap();
+    assert_eq!(recv_msg(&b).dst_id(), b.id());
     // queued owners get nothing
-    c.acquire("org.w.n", KDBUS_NAME_QUEUE).unwrap();
-    a.send(&MsgBuilder::to_name("org.w.n")).unwrap();
-    b.recv_msg();
-    assert_eq!(errno(c.recv()), Errno::AGAIN);
+    c.acquire_name("org.w.n", NameFlags::QUEUE).unwrap();
+    a.send(&MessageBuilder::to_name("org.w.n")).unwrap();
+    drop(recv_msg(&b));
+    assert!(c.recv().unwrap().message.is_none(), "EAGAIN");
 }
 
 #[test]
 fn at_most_256_names_per_connection() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
     let b = bus.conn();
-    b.acquire("org.z.queued", 0).unwrap();
-    a.acquire("org.z.queued", KDBUS_NAME_QUEUE).unwrap();
+    b.acquire_name("org.z.queued", NONE).unwrap();
+    a.acquire_name("org.z.queued", NameFlags::QUEUE).unwrap();
     for i in 0..255 {
-        a.acquire(&format!("org.z.n{i}"), 0).unwrap();
+        a.acquire_name(&format!("org.z.n{i}"), NONE).unwrap();
     }
     assert_eq!(
-        a.acquire("org.z.more", 0),
-        Err(Errno::TOOBIG),
+        errno(a.acquire_name("org.z.more", NONE)),
+        Errno::TOOBIG,
         "queued names count"
     );
     // re-acquiring an owned name needs no new record
-    a.acquire("org.z.n0", KDBUS_NAME_ALLOW_REPLACEMENT).unwrap();
-    a.release("org.z.n0").unwrap();
-    a.acquire("org.z.more", 0).unwrap();
+    a.acquire_name("org.z.n0", NameFlags::ALLOW_REPLACEMENT)
+        .unwrap();
+    a.release_name("org.z.n0").unwrap();
+    a.acquire_name("org.z.more", NONE).unwrap();
 }
 
 #[test]
 fn list_flags_select_records() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
     let b = bus.conn();
     let c = bus.conn();
-    let act = Hello::new()
-        .flags(KDBUS_HELLO_ACTIVATOR)
-        .name("org.l.act")
-        .connect(&bus.endpoint())
-        .unwrap();
-    a.acquire("org.l.one", 0).unwrap();
-    a.acquire("org.l.two", 0).unwrap();
-    b.acquire("org.l.one", KDBUS_NAME_QUEUE).unwrap();
+    let act = bus.connect(HelloBuilder::new().activator("org.l.act", &[]));
+    a.acquire_name("org.l.one", NONE).unwrap();
+    a.acquire_name("org.l.two", NONE).unwrap();
+    b.acquire_name("org.l.one", NameFlags::QUEUE).unwrap();
 
     let names = |flags| {
         let mut v: Vec<(u64, String)> = c
             .list(flags)
             .unwrap()
-            .iter()
-            .map(|i| {
-                (
-                    i.id,
-                    i.item(KDBUS_ITEM_OWNED_NAME)
-                        .map(|n| n.name().1)
-                        .unwrap_or_default(),
-                )
-            })
+            .into_iter()
+            .map(|i| (i.id, i.name.map(|n| n.name).unwrap_or_default()))
             .collect();
         v.sort();
         v
     };
     assert_eq!(
-        names(KDBUS_LIST_NAMES),
+        names(ListFlags::NAMES),
         [
-            (a.id, "org.l.one".to_owned()),
-            (a.id, "org.l.two".to_owned())
+            (a.id(), "org.l.one".to_owned()),
+            (a.id(), "org.l.two".to_owned())
         ]
     );
-    assert_eq!(names(KDBUS_LIST_QUEUED), [(b.id, "org.l.one".to_owned())]);
     assert_eq!(
-        names(KDBUS_LIST_ACTIVATORS),
-        [(act.id, "org.l.act".to_owned())]
+        names(ListFlags::QUEUED),
+        [(b.id(), "org.l.one".to_owned())]
+    );
+    assert_eq!(
+        names(ListFlags::ACTIVATORS),
+        [(act.id(), "org.l.act".to_owned())]
     );
     // UNIQUE adds a record for every connection without a listed name
-    let mut all = names(KDBUS_LIST_UNIQUE | KDBUS_LIST_NAMES);
+    let mut all = names(ListFlags::UNIQUE | ListFlags::NAMES);
     all.retain(|(_, n)| n.is_empty());
-    let mut ids: Vec<u64> = all.iter().map(|(i, _)| *i).collect();
-    ids.sort_unstable();
-    assert_eq!(ids, [b.id, c.id, act.id]);
+    let mut no_name: Vec<u64> = all.iter().map(|(i, _)| *i).collect();
+    no_name.sort_unstable();
+    assert_eq!(no_name, [b.id(), c.id(), act.id()]);
 
-    let rec = c.list(KDBUS_LIST_ACTIVATORS).unwrap();
-    assert_eq!(rec[0].flags, KDBUS_HELLO_ACTIVATOR);
-    let (flags, _) = rec[0].item(KDBUS_ITEM_OWNED_NAME).unwrap().name();
-    assert_eq!(flags, KDBUS_NAME_ACTIVATOR | KDBUS_NAME_PRIMARY);
+    let rec = c.list(ListFlags::ACTIVATORS).unwrap();
+    assert_eq!(rec[0].flags, HelloFlags::ACTIVATOR);
+    assert_eq!(
+        rec[0].name.as_ref().unwrap().flags,
+        NameFlags::ACTIVATOR | NameFlags::PRIMARY
+    );
 }
 
 #[test]
 fn only_ordinary_connections_own_names() {
-    let bus = Bus::new();
-    let act = Hello::new()
-        .flags(KDBUS_HELLO_ACTIVATOR)
-        .name("org.o.act")
-        .connect(&bus.endpoint())
-        .unwrap();
-    let mon = Hello::new()
-        .flags(KDBUS_HELLO_MONITOR)
-        .connect(&bus.endpoint())
-        .unwrap();
+    let bus = TestBus::new();
+    let act = bus.connect(HelloBuilder::new().activator("org.o.act", &[]));
+    let mon = bus.connect(HelloBuilder::new().monitor());
     for c in [&act, &mon] {
-        assert_eq!(c.acquire("org.o.x", 0), Err(Errno::OPNOTSUPP));
-        assert_eq!(c.release("org.o.act"), Err(Errno::OPNOTSUPP));
+        assert_eq!(errno(c.acquire_name("org.o.x", NONE)), Errno::OPNOTSUPP);
+        assert_eq!(errno(c.release_name("org.o.act")), Errno::OPNOTSUPP);
     }
 }
 
 #[test]
 fn acquire_flags_are_checked() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
     for bad in [
         KDBUS_NAME_IN_QUEUE,
@@ -419,8 +436,8 @@ fn acquire_flags_are_checked() {
         KDBUS_NAME_ACQUIRED,
     ] {
         assert_eq!(
-            a.acquire("org.f.n", bad),
-            Err(Errno::INVAL),
+            errno(a.acquire_name("org.f.n", NameFlags::from_bits_retain(bad))),
+            Errno::INVAL,
             "flag {bad:#x}"
         );
     }

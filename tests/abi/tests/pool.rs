@@ -1,16 +1,16 @@
 //! The receive pool: read-only mapping, slices, FREE, EXFULL (spec §2.3,
 //! §4.6, §8.1).
 
-use std::os::fd::AsFd;
-
 use kdbus::abi::*;
-use kdbus_abi_tests::raw::read_struct;
-use kdbus_abi_tests::*;
-use rustix::io::Errno;
+use kdbus::raw::Buf;
+use kdbus::{
+    Connection, Errno, HelloBuilder, ListFlags, MessageBuilder, MessageView, DEFAULT_POOL_SIZE,
+};
+use kdbus_abi_tests::fixture::*;
 use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
 
 fn try_map(
-    conn: &Conn,
+    conn: &Connection,
     len: usize,
     prot: ProtFlags,
     flags: MapFlags,
@@ -25,9 +25,15 @@ fn try_map(
     Ok(())
 }
 
+/// The payload of the message at `off` in `conn`'s pool.
+fn payload_at(conn: &Connection, offset: u64, size: u64) -> Vec<u8> {
+    let bytes = conn.read_pool(offset, size).unwrap();
+    MessageView::parse(&bytes).unwrap().payload_to_vec()
+}
+
 #[test]
 fn pool_cannot_be_mapped_writable() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let c = bus.conn();
     let rw = ProtFlags::READ | ProtFlags::WRITE;
     assert_eq!(try_map(&c, 4096, rw, MapFlags::SHARED, 0), Err(Errno::PERM));
@@ -40,7 +46,7 @@ fn pool_cannot_be_mapped_writable() {
 
 #[test]
 fn pool_cannot_be_made_writable_later() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let c = bus.conn();
     for flags in [MapFlags::SHARED, MapFlags::PRIVATE] {
         // SAFETY: a read-only mapping of the pool whose protection is
@@ -66,11 +72,8 @@ fn pool_cannot_be_made_writable_later() {
 
 #[test]
 fn mapping_larger_than_the_pool_is_efault() {
-    let bus = Bus::new();
-    let c = Hello::new()
-        .pool_size(4 * 4096)
-        .connect(&bus.endpoint())
-        .unwrap();
+    let bus = TestBus::new();
+    let c = bus.connect(HelloBuilder::new().pool_size(4 * 4096));
     assert_eq!(
         try_map(&c, 5 * 4096, ProtFlags::READ, MapFlags::SHARED, 0),
         Err(Errno::FAULT)
@@ -80,15 +83,18 @@ fn mapping_larger_than_the_pool_is_efault() {
 
 #[test]
 fn mapping_at_an_offset_maps_that_part_of_the_pool() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
     let b = bus.conn();
     // fill the first page with a slice we keep
     let big = vec![7u8; 5000];
-    a.send(&MsgBuilder::new(b.id).vec(&big)).unwrap();
-    let first = b.recv_with(KDBUS_RECV_PEEK, 0).unwrap().cmd.msg;
-    assert_eq!(first.offset, 0);
-    b.recv_with(0, 0).unwrap();
+    a.send(&MessageBuilder::to_id(b.id()).payload(&big))
+        .unwrap();
+    let (r, peeked) = raw_recv(&b, KDBUS_RECV_PEEK, 0);
+    r.unwrap();
+    assert_eq!(peeked.msg.offset, 0);
+    let first = recv_msg(&b);
+    assert_eq!(first.offset(), 0);
 
     // SAFETY: read-only mapping of the second page of the pool.
     let p = unsafe {
@@ -103,117 +109,120 @@ fn mapping_at_an_offset_maps_that_part_of_the_pool() {
         .unwrap()
     };
     // byte 4096 of the pool is inside the payload of the first message
-    let whole = b.pool.read(4096, 16);
+    let whole = b.read_pool(4096, 16).unwrap();
     // SAFETY: reads 16 bytes inside the page just mapped.
     let part = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), 16).to_vec() };
     assert_eq!(part, whole);
+    assert_eq!(whole, [7u8; 16]);
     // SAFETY: unmaps the mapping above.
     unsafe { rustix::mm::munmap(p, 4096).unwrap() };
 }
 
 #[test]
 fn free_rules() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
     let b = bus.conn();
     // the empty marker
-    b.free(POOL_SIZE).unwrap();
+    raw_free(&b, DEFAULT_POOL_SIZE).unwrap();
     // nothing published there
-    assert_eq!(b.free(0), Err(Errno::NXIO));
-    assert_eq!(b.free(8), Err(Errno::NXIO));
-    assert_eq!(b.free(POOL_SIZE + 8), Err(Errno::NXIO));
-    assert_eq!(b.free(u64::MAX), Err(Errno::NXIO));
+    for off in [0, 8, DEFAULT_POOL_SIZE + 8, u64::MAX] {
+        assert_eq!(raw_free(&b, off), Err(Errno::NXIO), "offset {off}");
+    }
 
-    a.send(&MsgBuilder::new(b.id).vec(b"x")).unwrap();
-    let r = b.recv_with(KDBUS_RECV_PEEK, 0).unwrap();
-    let off = r.cmd.msg.offset;
+    a.send(&MessageBuilder::to_id(b.id()).payload(b"x"))
+        .unwrap();
+    let (r, peeked) = raw_recv(&b, KDBUS_RECV_PEEK, 0);
+    r.unwrap();
+    let off = peeked.msg.offset;
     // not the start of the slice
-    assert_eq!(b.free(off + 8), Err(Errno::NXIO));
+    assert_eq!(raw_free(&b, off + 8), Err(Errno::NXIO));
     // a peeked slice can be freed; the message stays queued
-    b.free(off).unwrap();
-    assert_eq!(b.free(off), Err(Errno::NXIO), "double free");
-    let again = b.recv_with(0, 0).unwrap();
-    assert_eq!(again.cmd.msg.offset, off, "same slice");
-    // recv_with() freed it already
-    assert_eq!(b.free(off), Err(Errno::NXIO));
+    raw_free(&b, off).unwrap();
+    assert_eq!(raw_free(&b, off), Err(Errno::NXIO), "double free");
+    let again = recv_msg(&b);
+    assert_eq!(again.offset(), off, "same slice");
+    drop(again);
+    // dropping the message freed it
+    assert_eq!(raw_free(&b, off), Err(Errno::NXIO));
 }
 
 #[test]
 fn freed_slices_are_reused() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
     let b = bus.conn();
     let mut offsets = std::collections::BTreeSet::new();
     for _ in 0..100 {
-        a.send(&MsgBuilder::new(b.id).vec(b"hello")).unwrap();
-        offsets.insert(b.recv_with(0, 0).unwrap().cmd.msg.offset);
+        a.send(&MessageBuilder::to_id(b.id()).payload(b"hello"))
+            .unwrap();
+        offsets.insert(recv_msg(&b).offset());
     }
     assert_eq!(offsets.len(), 1, "one slice, freed and reused: {offsets:?}");
 }
 
 #[test]
 fn received_slices_stay_until_freed() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
     let b = bus.conn();
-    a.send(&MsgBuilder::new(b.id).vec(b"first")).unwrap();
-    let mut c = kdbus_abi_tests::raw::cmd(&kdbus_cmd_recv::default(), &[]);
-    b.ioctl(KDBUS_CMD_RECV, &mut c).unwrap();
-    let r: kdbus_cmd_recv = read_struct(c.bytes());
+    a.send(&MessageBuilder::to_id(b.id()).payload(b"first"))
+        .unwrap();
+    let (res, r) = raw_recv(&b, 0, 0);
+    res.unwrap();
     for i in 0..50 {
         let data = format!("later {i}");
-        a.send(&MsgBuilder::new(b.id).vec(data.as_bytes())).unwrap();
+        a.send(&MessageBuilder::to_id(b.id()).payload(data.as_bytes()))
+            .unwrap();
     }
-    let m = Msg::parse(b.pool.read(r.msg.offset, r.msg.msg_size));
-    assert_eq!(m.payload(), b"first");
-    b.free(r.msg.offset).unwrap();
-    assert_eq!(b.drain().len(), 50);
+    assert_eq!(payload_at(&b, r.msg.offset, r.msg.msg_size), b"first");
+    raw_free(&b, r.msg.offset).unwrap();
+    assert_eq!(drain(&b).len(), 50);
 }
 
 #[test]
 fn a_full_pool_is_exfull() {
-    let bus = Bus::new();
-    let c = Hello::new()
-        .pool_size(4096)
-        .connect(&bus.endpoint())
-        .unwrap();
+    let bus = TestBus::new();
+    let c = bus.connect(HelloBuilder::new().pool_size(4096));
     let mut offsets = Vec::new();
     // owner slices (LIST results) are not limited by the quota rules
     let err = loop {
-        let mut l = kdbus_abi_tests::raw::cmd(
-            &kdbus_cmd_list {
-                flags: KDBUS_LIST_UNIQUE,
-                ..Default::default()
-            },
-            &[],
-        );
-        match c.ioctl(KDBUS_CMD_LIST, &mut l) {
-            Ok(()) => offsets.push(l.u64_at(24)),
+        let mut l = Buf::with_header(&kdbus_cmd_list {
+            flags: KDBUS_LIST_UNIQUE,
+            ..Default::default()
+        });
+        l.finish();
+        match kdbus::raw::ioctl(&c, KDBUS_CMD_LIST, &mut l) {
+            Ok(()) => offsets.push(l.read::<kdbus_cmd_list>(0).offset),
             Err(e) => break e,
         }
         assert!(offsets.len() < 1000);
     };
     assert_eq!(err, Errno::XFULL);
     assert_eq!(offsets.len(), 4096 / 24, "24-byte records pack the pool");
-    c.free(offsets.pop().unwrap()).unwrap();
-    c.list(KDBUS_LIST_UNIQUE).unwrap();
+    assert_eq!(errno(c.list(ListFlags::UNIQUE)), Errno::XFULL);
+    raw_free(&c, offsets.pop().unwrap()).unwrap();
+    c.list(ListFlags::UNIQUE).unwrap();
     for o in offsets {
-        c.free(o).unwrap();
+        raw_free(&c, o).unwrap();
     }
 }
 
 #[test]
 fn the_pool_survives_its_connection() {
-    let bus = Bus::new();
+    let bus = TestBus::new();
     let a = bus.conn();
     let b = bus.conn();
-    a.send(&MsgBuilder::new(b.id).vec(b"kept")).unwrap();
-    let r = b.recv_with(KDBUS_RECV_PEEK, 0).unwrap();
-    b.byebye().unwrap_err(); // still queued: EBUSY
-    b.recv_with(KDBUS_RECV_DROP, 0).unwrap();
-    b.byebye().unwrap();
+    a.send(&MessageBuilder::to_id(b.id()).payload(b"kept"))
+        .unwrap();
+    let (r, peeked) = raw_recv(&b, KDBUS_RECV_PEEK, 0);
+    r.unwrap();
+    assert_eq!(b.byebye().unwrap(), kdbus::ByeBye::Busy, "still queued");
+    assert!(b.drop_next().unwrap().message.is_none());
+    assert_eq!(b.byebye().unwrap(), kdbus::ByeBye::Disconnected);
     // the mapping stays readable after the disconnect
-    let m = Msg::parse(b.pool.read(r.cmd.msg.offset, r.cmd.msg.msg_size));
-    assert_eq!(m.payload(), b"kept");
-    let _ = b.fd.as_fd();
+    assert_eq!(
+        payload_at(&b, peeked.msg.offset, peeked.msg.msg_size),
+        b"kept"
+    );
 }
