@@ -252,3 +252,46 @@ pub fn item_types(msg: &kdbus::MessageView<'_>) -> Vec<u64> {
         .map(|item| item.expect("well-formed item").type_)
         .collect()
 }
+
+/// A command blob: the fixed struct `header` (its `size` set to the
+/// total), then `items` as (type, payload), framed as spec §5.1 says.
+pub fn command<T: zerocopy::IntoBytes + zerocopy::Immutable>(
+    header: &T,
+    items: &[(u64, &[u8])],
+) -> Buf {
+    let mut buf = Buf::with_header(header);
+    for (ty, payload) in items {
+        buf.push_item(*ty, payload);
+    }
+    buf.finish();
+    buf
+}
+
+/// `KDBUS_CMD_MATCH_ADD` with hand-made rule items.
+pub fn raw_match_add(
+    conn: &Connection,
+    cookie: u64,
+    flags: u64,
+    items: &[(u64, &[u8])],
+) -> Result<(), Errno> {
+    let header = kdbus_cmd_match {
+        flags,
+        cookie,
+        ..Default::default()
+    };
+    kdbus::raw::ioctl(conn, KDBUS_CMD_MATCH_ADD, &mut command(&header, items))
+}
+
+/// A bloom filter of the test buses with the bits `ns` set.
+pub fn bloom_bits(generation: u64, ns: &[usize]) -> kdbus::BloomFilter {
+    let mut words = vec![0u64; BLOOM.size as usize / 8];
+    for &n in ns {
+        words[n / 64] |= 1 << (n % 64);
+    }
+    kdbus::BloomFilter::from_words(BLOOM, generation, words).expect("bus bloom size")
+}
+
+/// An empty bloom filter of the test buses (what a signal must carry).
+pub fn no_bloom() -> kdbus::BloomFilter {
+    kdbus::BloomFilter::new(BLOOM)
+}
