@@ -23,6 +23,7 @@ pub const BLOOM: BloomParams = BloomParams::DEFAULT;
 
 /// A bus in its own domain. Dropping it (the owner handle) destroys the
 /// bus, then the domain is unmounted.
+#[derive(Debug)]
 pub struct TestBus {
     // Field order is drop order: the bus goes before its mount.
     pub bus: Bus,

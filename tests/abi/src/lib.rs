@@ -22,6 +22,7 @@ use rustix::mount::{mount, unmount, MountFlags, UnmountFlags};
 
 /// A fresh kdbusfs mount (a new domain), detached on drop (it disappears
 /// once the last file opened in it is closed).
+#[derive(Debug)]
 pub struct Domain {
     path: PathBuf,
 }
