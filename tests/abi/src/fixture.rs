@@ -296,3 +296,27 @@ pub fn bloom_bits(generation: u64, ns: &[usize]) -> kdbus::BloomFilter {
 pub fn no_bloom() -> kdbus::BloomFilter {
     kdbus::BloomFilter::new(BLOOM)
 }
+
+/// `KDBUS_CMD_HELLO` with hand-made flags and items on a fresh handle of
+/// `endpoint` (16 MiB pool, no metadata): the command as the kernel wrote
+/// it back, and the handle.
+pub fn raw_hello(
+    endpoint: &std::path::Path,
+    flags: u64,
+    items: &[(u64, &[u8])],
+) -> Result<(kdbus_cmd_hello, std::os::fd::OwnedFd), Errno> {
+    let fd = kdbus::raw::open(endpoint)?;
+    let header = kdbus_cmd_hello {
+        flags,
+        pool_size: kdbus::DEFAULT_POOL_SIZE,
+        ..Default::default()
+    };
+    let mut cmd = command(&header, items);
+    kdbus::raw::ioctl(&fd, KDBUS_CMD_HELLO, &mut cmd)?;
+    Ok((cmd.read(0), fd))
+}
+
+/// A string item's payload: the bytes and the terminating NUL.
+pub fn c_str(s: &str) -> Vec<u8> {
+    [s.as_bytes(), b"\0"].concat()
+}
