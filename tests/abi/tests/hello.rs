@@ -430,7 +430,7 @@ fn raw_conn_info(
 fn conn_info_by_id_and_by_name() {
     let bus = TestBus::new();
     let a = bus.conn();
-    let b = bus.connect(HelloBuilder::new().accept_fds().description("bee"));
+    let b = bus.connect(TestBus::hello().description("bee"));
     b.acquire_name("org.example.bee", NameFlags::empty())
         .unwrap();
     let none = AttachFlags::empty();
