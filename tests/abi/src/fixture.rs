@@ -320,3 +320,13 @@ pub fn raw_hello(
 pub fn c_str(s: &str) -> Vec<u8> {
     [s.as_bytes(), b"\0"].concat()
 }
+
+/// A `PAYLOAD_VEC` item's payload pointing anywhere (unreadable memory,
+/// kernel addresses, absurd sizes).
+pub fn vec_payload(address: u64, size: u64) -> Vec<u8> {
+    zerocopy::IntoBytes::as_bytes(&kdbus_vec {
+        size,
+        address_or_offset: address,
+    })
+    .to_vec()
+}

@@ -8,6 +8,7 @@
 
 pub mod conn;
 pub mod fixture;
+pub mod guard;
 pub mod msg;
 pub mod raw;
 
