@@ -12,9 +12,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kdbus::abi::*;
-use kdbus_abi_tests::*;
-use rustix::io::Errno;
+use kdbus::{
+    AttachFlags, Connection, Errno, HelloBuilder, ListFlags, MatchRule, MessageBuilder,
+    NameFlags, Peer,
+};
+use kdbus_abi_tests::fixture::*;
+use kdbus_abi_tests::{kdbus_objects, Domain};
 
 const NAMES: &[&str] = &["org.c.a", "org.c.b", "org.c.c", "org.c.d"];
 
@@ -40,12 +43,21 @@ fn expected(e: Errno) -> bool {
     .contains(&e)
 }
 
-fn check<T>(what: &str, r: Result<T, Errno>) -> Option<T> {
+fn check<T>(what: &str, r: kdbus::Result<T>) -> Option<T> {
     match r {
         Ok(v) => Some(v),
-        Err(e) if expected(e) => None,
+        Err(e) if e.errno().is_some_and(expected) => None,
         Err(e) => panic!("{what}: unexpected {e}"),
     }
+}
+
+/// Receives and discards what is queued, as long as RECV works.
+fn discard_queue(c: &Connection) {
+    while let Some(Some(_)) = check("recv", c.recv()).map(|r| r.message) {}
+}
+
+fn small_pool(bus: &TestBus, size: u64) -> kdbus::Result<Connection> {
+    bus.try_connect(HelloBuilder::new().pool_size(size))
 }
 
 fn shmem_kib() -> i64 {
@@ -84,15 +96,12 @@ struct Shared {
     ops: AtomicU64,
 }
 
-fn worker(bus: Arc<Bus>, sh: Arc<Shared>, seed: u64) {
+fn worker(bus: Arc<TestBus>, sh: Arc<Shared>, seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let connect = || {
-        let c = Hello::new()
-            .pool_size(256 * 1024)
-            .connect(&bus.endpoint())
-            .unwrap();
+        let c = small_pool(&bus, 256 * 1024).unwrap();
         let mut ids = sh.ids.lock().unwrap();
-        ids.push(c.id);
+        ids.push(c.id());
         // remember the recent ones; older ids are mostly gone anyway
         if ids.len() > 64 {
             ids.remove(0);
@@ -116,73 +125,73 @@ fn worker(bus: Arc<Bus>, sh: Arc<Shared>, seed: u64) {
             0..=2 => {
                 check(
                     "send",
-                    c.send(&MsgBuilder::new(peer).vec(&payload[..rng.usize(1..512)])),
+                    c.send(&MessageBuilder::to_id(peer).payload(&payload[..rng.usize(1..512)])),
                 );
             }
             3 => {
                 check(
                     "send to name",
-                    c.send(&MsgBuilder::to_name(name).vec(&payload[..8])),
+                    c.send(&MessageBuilder::to_name(name).payload(&payload[..8])),
                 );
             }
             4 => {
                 check(
                     "broadcast",
-                    c.send(&MsgBuilder::signal(
-                        KDBUS_DST_ID_BROADCAST,
-                        BLOOM_SIZE as usize,
-                    )),
+                    c.send(&MessageBuilder::broadcast().bloom(no_bloom())),
                 );
             }
             5 => {
                 check(
                     "call",
-                    c.send(&MsgBuilder::to_name(name).expect_reply(deadline_ms(rng.u64(1..50)))),
+                    c.send(
+                        &MessageBuilder::to_name(name)
+                            .expect_reply_by(deadline_ms(rng.u64(1..50))),
+                    ),
                 );
             }
             6 => {
                 check(
                     "sync call",
-                    c.call(&MsgBuilder::to_name(name).expect_reply(deadline_ms(rng.u64(1..30)))),
+                    c.call(
+                        &MessageBuilder::to_name(name)
+                            .expect_reply_by(deadline_ms(rng.u64(1..30))),
+                    ),
                 );
             }
             7 => {
-                let flags = rng.u64(..8) & 7;
-                check("acquire", c.acquire(name, flags));
+                let flags = NameFlags::from_bits_retain(rng.u64(..8) & 7);
+                check("acquire", c.acquire_name(name, flags));
             }
             8 => {
-                check("release", c.release(name));
+                check("release", c.release_name(name));
             }
             9 => {
                 // answer calls, drop the rest
-                while let Some(m) = check("recv", c.recv()) {
-                    if m.hdr.flags & KDBUS_MSG_EXPECT_REPLY != 0 {
-                        check(
-                            "reply",
-                            c.send(&MsgBuilder::new(m.hdr.src_id).reply_to(m.hdr.cookie)),
-                        );
+                while let Some(Some(m)) = check("recv", c.recv()).map(|r| r.message) {
+                    if m.is_call() {
+                        check("reply", c.send(&MessageBuilder::reply_to(&m)));
                     }
                 }
             }
             10 => {
                 if rng.bool() {
-                    check("match add", c.match_add(0, 0, &[]));
+                    check("match add", c.add_match(&MatchRule::new(0)));
                 } else {
-                    check("match remove", c.match_remove(0));
+                    check("match remove", c.remove_match(0));
                 }
             }
             11 => {
                 check(
                     "list",
-                    c.list(KDBUS_LIST_UNIQUE | KDBUS_LIST_NAMES | KDBUS_LIST_QUEUED),
+                    c.list(ListFlags::UNIQUE | ListFlags::NAMES | ListFlags::QUEUED),
                 );
-                check("conn info", c.conn_info(peer, None, _KDBUS_ATTACH_ALL));
+                check("conn info", c.conn_info(Peer::Id(peer), AttachFlags::all()));
             }
             12 => {
                 // exit when idle, or just go away
                 if rng.bool() {
-                    c.drain();
-                    if check("byebye", c.byebye()).is_some() {
+                    discard_queue(c);
+                    if check("byebye", c.byebye()) == Some(kdbus::ByeBye::Disconnected) {
                         conn = None;
                     }
                 } else {
@@ -190,17 +199,17 @@ fn worker(bus: Arc<Bus>, sh: Arc<Shared>, seed: u64) {
                 }
             }
             _ => {
-                check("peek", c.recv_with(KDBUS_RECV_PEEK, 0));
-                check("drop", c.recv_with(KDBUS_RECV_DROP, 0));
+                check("peek", c.peek());
+                check("drop", c.drop_next());
             }
         }
     }
 }
 
 /// BYEBYE on a connection while other threads use it.
-fn byebye_racer(bus: Arc<Bus>, sh: Arc<Shared>) {
+fn byebye_racer(bus: Arc<TestBus>, sh: Arc<Shared>) {
     while !sh.stop.load(Ordering::Relaxed) {
-        let Ok(c) = Hello::new().pool_size(64 * 1024).connect(&bus.endpoint()) else {
+        let Ok(c) = small_pool(&bus, 64 * 1024) else {
             return;
         };
         let c = Arc::new(c);
@@ -208,21 +217,25 @@ fn byebye_racer(bus: Arc<Bus>, sh: Arc<Shared>) {
             .map(|_| {
                 let c = c.clone();
                 std::thread::spawn(move || {
+                    let me = MessageBuilder::to_id(c.id());
                     for _ in 0..50 {
-                        check("racing send", c.send(&MsgBuilder::new(c.id)));
+                        check("racing send", c.send(&me));
                         check("racing recv", c.recv());
-                        check("racing acquire", c.acquire("org.c.race", KDBUS_NAME_QUEUE));
+                        check(
+                            "racing acquire",
+                            c.acquire_name("org.c.race", NameFlags::QUEUE),
+                        );
                         check(
                             "racing call",
-                            c.call(&MsgBuilder::new(c.id).expect_reply(deadline_ms(5))),
+                            c.call(&me.clone().expect_reply_by(deadline_ms(5))),
                         );
                     }
                 })
             })
             .collect();
         for _ in 0..20 {
-            c.drain();
-            if check("byebye", c.byebye()).is_some() {
+            discard_queue(&c);
+            if check("byebye", c.byebye()) == Some(kdbus::ByeBye::Disconnected) {
                 break;
             }
         }
@@ -237,27 +250,32 @@ fn bus_teardown(domain: Arc<Domain>, sh: Arc<Shared>) {
     let mut round = 0;
     while !sh.stop.load(Ordering::Relaxed) {
         round += 1;
-        let bus = Arc::new(Bus::make_in(&domain, &format!("short{round}"), 0, &[]).unwrap());
+        let bus = Arc::new(
+            TestBus::make_in(&domain, TestBus::builder(&format!("short{round}"))).unwrap(),
+        );
         let busy: Vec<_> = (0..3)
             .map(|i| {
                 let (bus, sh) = (bus.clone(), sh.clone());
                 std::thread::spawn(move || {
-                    let Ok(c) = Hello::new().pool_size(64 * 1024).connect(&bus.endpoint()) else {
+                    let Ok(c) = small_pool(&bus, 64 * 1024) else {
                         return;
                     };
                     drop(bus);
-                    check("acquire", c.acquire(NAMES[i], 0));
+                    check("acquire", c.acquire_name(NAMES[i], NameFlags::empty()));
                     for _ in 0..200 {
                         if sh.stop.load(Ordering::Relaxed) {
                             break;
                         }
-                        check("send", c.send(&MsgBuilder::to_name(NAMES[(i + 1) % 3])));
+                        check(
+                            "send",
+                            c.send(&MessageBuilder::to_name(NAMES[(i + 1) % 3])),
+                        );
                         check("recv", c.recv());
                         check(
                             "call",
                             c.call(
-                                &MsgBuilder::to_name(NAMES[(i + 2) % 3])
-                                    .expect_reply(deadline_ms(5)),
+                                &MessageBuilder::to_name(NAMES[(i + 2) % 3])
+                                    .expect_reply_by(deadline_ms(5)),
                             ),
                         );
                     }
@@ -285,7 +303,7 @@ fn concurrent_use_races_and_teardown_leave_nothing_behind() {
     let seed = fastrand::u64(..);
     eprintln!("concurrency: seed {seed}");
 
-    let bus = Arc::new(Bus::new());
+    let bus = Arc::new(TestBus::new());
     let domain = bus.domain.clone();
     let sh = Arc::new(Shared {
         ids: Mutex::new(Vec::new()),
@@ -321,8 +339,9 @@ fn concurrent_use_races_and_teardown_leave_nothing_behind() {
     {
         let a = bus.conn();
         let b = bus.conn();
-        a.send(&MsgBuilder::new(b.id).vec(b"still alive")).unwrap();
-        assert_eq!(b.recv_msg().payload(), b"still alive");
+        a.send(&MessageBuilder::to_id(b.id()).payload(b"still alive"))
+            .unwrap();
+        assert_eq!(recv_msg(&b).payload_to_vec(), b"still alive");
     }
 
     drop(sh);
