@@ -5,10 +5,13 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use kdbus::abi::*;
-use kdbus_abi_tests::conn::{bus_make_cmd, open_node};
-use kdbus_abi_tests::raw::{self, cmd, item, item_negotiate, item_str, item_u64, Buf};
-use kdbus_abi_tests::*;
-use rustix::io::Errno;
+use kdbus::raw::{self, Buf};
+use kdbus::{
+    own_name, BusBuilder, Connection, EndpointBuilder, Errno, HelloBuilder, ListFlags,
+    MessageBuilder, MsgFlags, NameFlags,
+};
+use kdbus_abi_tests::fixture::*;
+use kdbus_abi_tests::guard::GuardPage;
 
 /// Every command, its fixed struct size, allowed flags and accepted items.
 struct Command {
@@ -180,22 +183,18 @@ const ALL_ITEM_TYPES: &[u64] = &[
 
 /// A bus with a connection, plus fresh handles of every kind.
 struct Setup {
-    bus: Bus,
-    conn: Conn,
-    ep_owner: OwnedFd,
+    bus: TestBus,
+    conn: Connection,
+    ep_owner: kdbus::Endpoint,
 }
 
 impl Setup {
     fn new() -> Setup {
-        let bus = Bus::new();
+        let bus = TestBus::new();
         let conn = bus.conn();
-        let ep_owner = open_node(&bus.endpoint()).unwrap();
-        let name = format!("{}-ep", rustix::process::geteuid().as_raw());
-        let mut c = cmd(
-            &kdbus_cmd::default(),
-            &[item_str(KDBUS_ITEM_MAKE_NAME, &name)],
-        );
-        raw::ioctl(ep_owner.as_fd(), KDBUS_CMD_ENDPOINT_MAKE, &mut c).unwrap();
+        let ep_owner = EndpointBuilder::new(own_name("ep"))
+            .create(bus.endpoint())
+            .unwrap();
         Setup {
             bus,
             conn,
@@ -206,24 +205,43 @@ impl Setup {
     /// A handle on which `nr` is a valid command.
     fn handle(&self, nr: u32) -> OwnedFd {
         match nr {
-            KDBUS_CMD_BUS_MAKE => open_node(&self.bus.domain.control()).unwrap(),
-            KDBUS_CMD_ENDPOINT_MAKE | KDBUS_CMD_HELLO => open_node(&self.bus.endpoint()).unwrap(),
-            KDBUS_CMD_ENDPOINT_UPDATE => self.ep_owner.try_clone().unwrap(),
-            _ => self.conn.fd.try_clone().unwrap(),
+            KDBUS_CMD_BUS_MAKE => raw::open(self.bus.domain.control()).unwrap(),
+            KDBUS_CMD_ENDPOINT_MAKE | KDBUS_CMD_HELLO => raw::open(self.bus.endpoint()).unwrap(),
+            KDBUS_CMD_ENDPOINT_UPDATE => self.ep_owner.as_fd().try_clone_to_owned().unwrap(),
+            _ => self.conn.as_fd().try_clone_to_owned().unwrap(),
         }
     }
 }
 
+/// One item, framed and padded as in a stream (spec §5.1).
+fn item(ty: u64, payload: &[u8]) -> Vec<u8> {
+    let mut b = Buf::new();
+    b.push_item(ty, payload);
+    b.as_bytes().to_vec()
+}
+
+fn item_u64(ty: u64, v: u64) -> Vec<u8> {
+    item(ty, &v.to_ne_bytes())
+}
+
+fn item_str(ty: u64, s: &str) -> Vec<u8> {
+    item(ty, &c_str(s))
+}
+
+/// A NEGOTIATE item listing item types.
+fn item_negotiate(types: &[u64]) -> Vec<u8> {
+    let p: Vec<u8> = types.iter().flat_map(|t| t.to_ne_bytes()).collect();
+    item(KDBUS_ITEM_NEGOTIATE, &p)
+}
+
 /// A command of `fixed` bytes (size set) followed by `items`.
 fn command(fixed: usize, flags: u64, items: &[Vec<u8>]) -> Buf {
-    let mut bytes = vec![0u8; fixed];
-    bytes[8..16].copy_from_slice(&flags.to_ne_bytes());
+    let mut b = Buf::zeroed(fixed);
+    b.set_u64(8, flags);
     for i in items {
-        bytes.extend_from_slice(i);
+        b.extend(i);
     }
-    let mut b = Buf::from_bytes(&bytes);
-    let n = b.len() as u64;
-    b.set_u64(0, n);
+    b.finish();
     b
 }
 
@@ -241,18 +259,17 @@ fn unaligned_argument_is_efault() {
     let s = Setup::new();
     for c in COMMANDS {
         let fd = s.handle(c.nr);
-        let mut b = command(c.fixed, 0, &[]);
+        let b = command(c.fixed, 0, &[]);
         // shift the command by 4 bytes inside its buffer
-        let bytes = b.bytes().to_vec();
+        let bytes = b.as_bytes();
         let mut shifted = Buf::zeroed(bytes.len() + 8);
-        shifted.bytes_mut()[4..4 + bytes.len()].copy_from_slice(&bytes);
+        shifted.write_bytes(4, bytes);
         assert_eq!(
             raw::ioctl_at(fd.as_fd(), c.nr, &mut shifted, 4),
             Err(Errno::FAULT),
             "{}",
             c.name
         );
-        let _ = b.ptr();
     }
 }
 
@@ -263,7 +280,7 @@ fn unmapped_argument_is_efault() {
     for c in COMMANDS {
         let fd = s.handle(c.nr);
         assert_eq!(
-            raw::ioctl_unmapped(fd.as_fd(), c.nr, &guard),
+            guard.ioctl_unmapped(fd.as_fd(), c.nr),
             Err(Errno::FAULT),
             "{}",
             c.name
@@ -299,7 +316,7 @@ fn size_above_32k_is_emsgsize() {
             let mut b = command(c.fixed, 0, &[]);
             b.set_u64(0, size);
             assert_eq!(
-                guard.ioctl_at_end(fd.as_fd(), c.nr, b.bytes()),
+                guard.ioctl_at_end(fd.as_fd(), c.nr, b.as_bytes()),
                 Err(Errno::MSGSIZE),
                 "{} with size {size}",
                 c.name
@@ -317,7 +334,7 @@ fn size_beyond_readable_memory_is_efault() {
         let mut b = command(c.fixed, 0, &[]);
         b.set_u64(0, c.fixed as u64 + 64);
         assert_eq!(
-            guard.ioctl_at_end(fd.as_fd(), c.nr, b.bytes()),
+            guard.ioctl_at_end(fd.as_fd(), c.nr, b.as_bytes()),
             Err(Errno::FAULT),
             "{}",
             c.name
@@ -397,6 +414,22 @@ fn malformed_item_streams_are_einval() {
     }
 }
 
+/// The kernel's answer to a NEGOTIATE item listing every item type: the
+/// types it kept (unsupported entries are zeroed in place).
+fn negotiated_items(bytes: &[u8], item_at: usize) -> Vec<u64> {
+    let neg = &bytes[item_at + 16..item_at + 16 + ALL_ITEM_TYPES.len() * 8];
+    let mut kept: Vec<u64> = neg
+        .chunks_exact(8)
+        .map(|w| u64::from_ne_bytes(w.try_into().unwrap()))
+        .filter(|&t| t != 0)
+        .collect();
+    kept.sort_unstable();
+    kept
+}
+
+/// Spec §6 and §7: every command answers KDBUS_FLAG_NEGOTIATE with its
+/// whole allowed flag set (without the NEGOTIATE bit) and zeroes the
+/// entries of a NEGOTIATE item it does not accept, without running.
 #[test]
 fn negotiation_returns_allowed_flags_and_items() {
     let s = Setup::new();
@@ -409,17 +442,71 @@ fn negotiation_returns_allowed_flags_and_items() {
         );
         raw::ioctl(fd.as_fd(), c.nr, &mut b).unwrap_or_else(|e| panic!("{}: {e}", c.name));
         assert_eq!(b.u64_at(8), c.flags, "{}: negotiated flags", c.name);
-        let neg = &b.bytes()[c.fixed + 16..c.fixed + 16 + ALL_ITEM_TYPES.len() * 8];
-        let mut kept: Vec<u64> = neg
-            .chunks_exact(8)
-            .map(|w| u64::from_ne_bytes(w.try_into().unwrap()))
-            .filter(|&t| t != 0)
-            .collect();
+        assert_eq!(b.u64_at(16), 0, "{}: return_flags", c.name);
         let mut expected = c.items.to_vec();
-        kept.sort_unstable();
         expected.sort_unstable();
-        assert_eq!(kept, expected, "{}: negotiated items", c.name);
+        assert_eq!(
+            negotiated_items(b.as_bytes(), c.fixed),
+            expected,
+            "{}: negotiated items",
+            c.name
+        );
+        // the library asks the same way
+        assert_eq!(raw::negotiate_flags(&fd, c.nr), Ok(c.flags), "{}", c.name);
     }
+    // negotiation ran nothing: the setup handles are still fresh, the
+    // connection has no name, match or message
+    let control = s.handle(KDBUS_CMD_BUS_MAKE);
+    BusBuilder::new(own_name("after"))
+        .create_on(control)
+        .expect("BUS_MAKE after negotiation");
+    assert!(s.conn.list(ListFlags::NAMES).unwrap().is_empty());
+    assert!(s.conn.recv().unwrap().message.is_none());
+}
+
+/// Spec §6, §7 and §8.2: the message of a SEND negotiates too — its flags
+/// (KDBUS_MSG_*) and its items (PAYLOAD_VEC, PAYLOAD_MEMFD, FDS,
+/// BLOOM_FILTER, DST_NAME and NEGOTIATE itself).
+#[test]
+fn message_negotiation_returns_allowed_flags_and_items() {
+    let s = Setup::new();
+    let mut m = encode(&MessageBuilder::to_id(s.conn.id()).flags(
+        MsgFlags::from_bits_retain(KDBUS_FLAG_NEGOTIATE),
+    ));
+    let item_at = m.len();
+    m.extend(&item_negotiate(ALL_ITEM_TYPES));
+    m.finish();
+    let mut c = command(56, KDBUS_FLAG_NEGOTIATE, &[item_negotiate(ALL_ITEM_TYPES)]);
+    raw::send(&s.conn, &mut c, &mut m).unwrap();
+    assert_eq!(c.u64_at(8), KDBUS_SEND_SYNC_REPLY, "command flags");
+    assert_eq!(
+        negotiated_items(c.as_bytes(), 56),
+        [KDBUS_ITEM_NEGOTIATE, KDBUS_ITEM_CANCEL_FD],
+        "command items"
+    );
+    assert_eq!(
+        m.u64_at(8),
+        KDBUS_MSG_EXPECT_REPLY | KDBUS_MSG_NO_AUTO_START | KDBUS_MSG_SIGNAL,
+        "message flags"
+    );
+    let mut expected = vec![
+        KDBUS_ITEM_NEGOTIATE,
+        KDBUS_ITEM_PAYLOAD_VEC,
+        KDBUS_ITEM_PAYLOAD_MEMFD,
+        KDBUS_ITEM_FDS,
+        KDBUS_ITEM_BLOOM_FILTER,
+        KDBUS_ITEM_DST_NAME,
+    ];
+    expected.sort_unstable();
+    assert_eq!(
+        negotiated_items(m.as_bytes(), item_at),
+        expected,
+        "message items"
+    );
+    assert!(
+        s.conn.recv().unwrap().message.is_none(),
+        "negotiation sent nothing"
+    );
 }
 
 #[test]
@@ -433,29 +520,29 @@ fn negotiate_item_without_flag_still_runs_the_command() {
             KDBUS_ITEM_PAYLOAD_VEC,
         ])],
     );
-    s.conn.ioctl(KDBUS_CMD_LIST, &mut b).unwrap();
+    raw::ioctl(&s.conn, KDBUS_CMD_LIST, &mut b).unwrap();
     assert_eq!(b.u64_at(56), KDBUS_ITEM_NEGOTIATE);
     assert_eq!(b.u64_at(64), 0, "unsupported type cleared");
     // the command ran: a list slice was returned
-    let list: kdbus_cmd_list = raw::read_struct(b.bytes());
+    let list: kdbus_cmd_list = b.read(0);
     assert!(list.list_size > 0);
-    s.conn.free(list.offset).unwrap();
+    raw_free(&s.conn, list.offset).unwrap();
 }
 
 #[test]
 fn negotiation_does_not_consume_setup_handles() {
-    let bus = Bus::new();
-    let control = open_node(&bus.domain.control()).unwrap();
+    let bus = TestBus::new();
+    let control = raw::open(bus.domain.control()).unwrap();
     let mut b = command(24, KDBUS_FLAG_NEGOTIATE, &[]);
-    raw::ioctl(control.as_fd(), KDBUS_CMD_BUS_MAKE, &mut b).unwrap();
-    let name = format!("{}-later", rustix::process::geteuid().as_raw());
-    let mut make = bus_make_cmd(&name, 0, &[]);
-    raw::ioctl(control.as_fd(), KDBUS_CMD_BUS_MAKE, &mut make).expect("BUS_MAKE after negotiation");
+    raw::ioctl(&control, KDBUS_CMD_BUS_MAKE, &mut b).unwrap();
+    TestBus::builder("later")
+        .create_on(control)
+        .expect("BUS_MAKE after negotiation");
 
-    let ep = open_node(&bus.endpoint()).unwrap();
+    let ep = raw::open(bus.endpoint()).unwrap();
     let mut b = command(96, KDBUS_FLAG_NEGOTIATE, &[]);
-    raw::ioctl(ep.as_fd(), KDBUS_CMD_HELLO, &mut b).unwrap();
-    Hello::new()
+    raw::ioctl(&ep, KDBUS_CMD_HELLO, &mut b).unwrap();
+    HelloBuilder::new()
         .connect_fd(ep)
         .expect("HELLO after negotiation");
 }
@@ -470,12 +557,18 @@ fn negotiation_still_validates_items() {
     );
     let control = s.handle(KDBUS_CMD_BUS_MAKE);
     assert_eq!(
-        raw::ioctl(control.as_fd(), KDBUS_CMD_BUS_MAKE, &mut b),
+        raw::ioctl(&control, KDBUS_CMD_BUS_MAKE, &mut b),
         Err(Errno::INVAL)
     );
     let mut b = command(24, KDBUS_FLAG_NEGOTIATE, &[item_u64(KDBUS_ITEM_ID, 1)]);
     assert_eq!(
-        raw::ioctl(control.as_fd(), KDBUS_CMD_BUS_MAKE, &mut b),
+        raw::ioctl(&control, KDBUS_CMD_BUS_MAKE, &mut b),
+        Err(Errno::INVAL)
+    );
+    // unknown flag bits are refused before negotiation
+    let mut b = command(24, KDBUS_FLAG_NEGOTIATE | 1 << 40, &[]);
+    assert_eq!(
+        raw::ioctl(&control, KDBUS_CMD_BUS_MAKE, &mut b),
         Err(Errno::INVAL)
     );
 }
@@ -486,11 +579,15 @@ fn mandatory_items_are_not_required_when_negotiating() {
     // NAME_ACQUIRE needs a name, except in negotiation mode
     let mut b = command(24, 0, &[]);
     assert_eq!(
-        s.conn.ioctl(KDBUS_CMD_NAME_ACQUIRE, &mut b),
+        raw::ioctl(&s.conn, KDBUS_CMD_NAME_ACQUIRE, &mut b),
         Err(Errno::INVAL)
     );
     let mut b = command(24, KDBUS_FLAG_NEGOTIATE, &[]);
-    s.conn.ioctl(KDBUS_CMD_NAME_ACQUIRE, &mut b).unwrap();
+    raw::ioctl(&s.conn, KDBUS_CMD_NAME_ACQUIRE, &mut b).unwrap();
+    assert_eq!(
+        b.u64_at(8),
+        (NameFlags::REPLACE_EXISTING | NameFlags::ALLOW_REPLACEMENT | NameFlags::QUEUE).bits()
+    );
 }
 
 #[test]
@@ -498,20 +595,21 @@ fn send_negotiation_rules() {
     let s = Setup::new();
     // the command alone, without a message
     let mut c = command(56, KDBUS_FLAG_NEGOTIATE, &[]);
-    s.conn.ioctl(KDBUS_CMD_SEND, &mut c).unwrap();
+    raw::ioctl(&s.conn, KDBUS_CMD_SEND, &mut c).unwrap();
     assert_eq!(c.u64_at(8), KDBUS_SEND_SYNC_REPLY);
 
     // command and message
-    let mut m = MsgBuilder::new(s.conn.id)
-        .flags(KDBUS_FLAG_NEGOTIATE)
-        .raw_item(&item_negotiate(&[
-            KDBUS_ITEM_PAYLOAD_VEC,
-            KDBUS_ITEM_CANCEL_FD,
-        ]))
-        .build();
+    let mut m = encode(
+        &MessageBuilder::to_id(s.conn.id())
+            .flags(MsgFlags::from_bits_retain(KDBUS_FLAG_NEGOTIATE)),
+    );
+    m.extend(&item_negotiate(&[
+        KDBUS_ITEM_PAYLOAD_VEC,
+        KDBUS_ITEM_CANCEL_FD,
+    ]));
+    m.finish();
     let mut c = command(56, KDBUS_FLAG_NEGOTIATE, &[]);
-    c.set_u64(24, m.addr());
-    s.conn.ioctl(KDBUS_CMD_SEND, &mut c).unwrap();
+    raw::send(&s.conn, &mut c, &mut m).unwrap();
     assert_eq!(
         m.u64_at(8),
         KDBUS_MSG_EXPECT_REPLY | KDBUS_MSG_NO_AUTO_START | KDBUS_MSG_SIGNAL,
@@ -526,13 +624,10 @@ fn send_negotiation_rules() {
 
     // the message negotiates, the command does not
     let mut c = command(56, 0, &[]);
-    c.set_u64(24, m.addr());
     m.set_u64(8, KDBUS_FLAG_NEGOTIATE);
-    assert_eq!(s.conn.ioctl(KDBUS_CMD_SEND, &mut c), Err(Errno::INVAL));
-    let _ = m.ptr();
-    assert_eq!(
-        errno(s.conn.recv()),
-        Errno::AGAIN,
+    assert_eq!(raw::send(&s.conn, &mut c, &mut m), Err(Errno::INVAL));
+    assert!(
+        s.conn.recv().unwrap().message.is_none(),
         "negotiation sent nothing"
     );
 }
@@ -541,40 +636,46 @@ fn send_negotiation_rules() {
 fn send_message_argument_follows_the_same_rules() {
     let s = Setup::new();
     let guard = GuardPage::new();
-    let good = MsgBuilder::new(s.conn.id).vec(b"x").build();
+    let data = b"x";
+    let good = encode(&MessageBuilder::to_id(s.conn.id()).payload(data));
 
-    let send = |addr: u64| {
+    // SEND commands whose msg_address points anywhere
+    let send_to = |addr: u64| {
         let mut c = command(56, 0, &[]);
         c.set_u64(24, addr);
-        s.conn.ioctl(KDBUS_CMD_SEND, &mut c)
+        // SAFETY: the message address is null, unaligned into a buffer
+        // that lives until the call returns, or unmapped; the kernel
+        // refuses all of them before writing anything.
+        unsafe { raw::ioctl_ptr(s.conn.as_fd(), KDBUS_CMD_SEND, c.as_bytes_mut().as_mut_ptr().cast()) }
     };
-    assert_eq!(send(0), Err(Errno::FAULT), "NULL message");
+    assert_eq!(send_to(0), Err(Errno::FAULT), "NULL message");
+    let mut unaligned = Buf::zeroed(good.len() + 8);
+    unaligned.write_bytes(4, good.as_bytes());
+    let mut c = command(56, 0, &[]);
     assert_eq!(
-        send(good.addr() + 4),
+        raw::send_at(&s.conn, &mut c, 0, &mut unaligned, 4),
         Err(Errno::FAULT),
         "unaligned message"
     );
     assert_eq!(
-        send(guard.none_page() as u64),
+        send_to(guard.none_page() as u64),
         Err(Errno::FAULT),
         "unmapped message"
     );
 
+    let send = |mut m: Buf| {
+        let mut c = command(56, 0, &[]);
+        raw::send(&s.conn, &mut c, &mut m)
+    };
     let mut small = good.clone();
     small.set_u64(0, 56);
-    assert_eq!(
-        send(small.addr()),
-        Err(Errno::INVAL),
-        "message smaller than kdbus_msg"
-    );
+    assert_eq!(send(small), Err(Errno::INVAL), "message smaller than kdbus_msg");
     let mut unknown = good.clone();
     unknown.set_u64(8, 1 << 40);
-    assert_eq!(
-        send(unknown.addr()),
-        Err(Errno::INVAL),
-        "unknown message flags"
-    );
-    assert_eq!(errno(s.conn.recv()), Errno::AGAIN);
+    assert_eq!(send(unknown), Err(Errno::INVAL), "unknown message flags");
+    assert!(s.conn.recv().unwrap().message.is_none());
+    send(good).unwrap();
+    assert_eq!(recv_msg(&s.conn).payload_to_vec(), data);
 }
 
 #[test]
@@ -584,14 +685,17 @@ fn return_flags_are_zeroed_and_written_back() {
     let mut b = command(32, 0, &[]);
     b.set_u64(16, 0xdead_beef);
     b.set_u64(24, 12345);
-    assert_eq!(s.conn.ioctl(KDBUS_CMD_FREE, &mut b), Err(Errno::NXIO));
+    assert_eq!(
+        raw::ioctl(&s.conn, KDBUS_CMD_FREE, &mut b),
+        Err(Errno::NXIO)
+    );
     assert_eq!(b.u64_at(16), 0);
     // and one that succeeds
     let mut b = command(40, KDBUS_LIST_UNIQUE, &[]);
     b.set_u64(16, u64::MAX);
-    s.conn.ioctl(KDBUS_CMD_LIST, &mut b).unwrap();
+    raw::ioctl(&s.conn, KDBUS_CMD_LIST, &mut b).unwrap();
     assert_eq!(b.u64_at(16), 0);
-    s.conn.free(b.u64_at(24)).unwrap();
+    raw_free(&s.conn, b.u64_at(24)).unwrap();
 }
 
 #[test]
@@ -605,9 +709,9 @@ fn unknown_ioctl_is_enotty() {
         0x4018_9400,
         0x5401,
     ] {
-        assert_eq!(s.conn.ioctl(nr, &mut b), Err(Errno::NOTTY), "{nr:#x}");
+        assert_eq!(raw::ioctl(&s.conn, nr, &mut b), Err(Errno::NOTTY), "{nr:#x}");
         let control = s.handle(KDBUS_CMD_BUS_MAKE);
-        assert_eq!(raw::ioctl(control.as_fd(), nr, &mut b), Err(Errno::NOTTY));
+        assert_eq!(raw::ioctl(&control, nr, &mut b), Err(Errno::NOTTY));
     }
 }
 
@@ -649,7 +753,7 @@ fn wrong_handle_type_is_ebadfd() {
             );
         }
         assert_eq!(
-            raw::ioctl(s.bus.owner.as_fd(), c.nr, &mut b),
+            raw::ioctl(&s.bus.bus, c.nr, &mut b),
             Err(Errno::BADFD),
             "{} on a bus owner",
             c.name
@@ -657,32 +761,36 @@ fn wrong_handle_type_is_ebadfd() {
     }
 
     // setup commands on the wrong node or a connected handle
-    let mut hello = Hello::new().buf();
+    let hello = || HelloBuilder::new().encode().unwrap();
+    let make = |name: &str| BusBuilder::new(name).encode().unwrap();
     assert_eq!(
-        raw::ioctl(control.as_fd(), KDBUS_CMD_HELLO, &mut hello),
-        Err(Errno::BADFD)
-    );
-    let mut make = bus_make_cmd("0-x", 0, &[]);
-    assert_eq!(
-        raw::ioctl(fresh_ep.as_fd(), KDBUS_CMD_BUS_MAKE, &mut make),
+        raw::ioctl(&control, KDBUS_CMD_HELLO, &mut hello()),
         Err(Errno::BADFD)
     );
     assert_eq!(
-        s.conn.ioctl(KDBUS_CMD_HELLO, &mut Hello::new().buf()),
+        raw::ioctl(&fresh_ep, KDBUS_CMD_BUS_MAKE, &mut make("0-x")),
         Err(Errno::BADFD)
     );
     assert_eq!(
-        s.conn
-            .ioctl(KDBUS_CMD_BUS_MAKE, &mut bus_make_cmd("0-y", 0, &[])),
+        errno(HelloBuilder::new().connect_fd(control.try_clone().unwrap())),
+        Errno::BADFD,
+        "also through the library"
+    );
+    assert_eq!(
+        raw::ioctl(&s.conn, KDBUS_CMD_HELLO, &mut hello()),
+        Err(Errno::BADFD)
+    );
+    assert_eq!(
+        raw::ioctl(&s.conn, KDBUS_CMD_BUS_MAKE, &mut make("0-y")),
         Err(Errno::BADFD)
     );
     // a second HELLO on the same handle
     let second = s.handle(KDBUS_CMD_HELLO);
-    let c = Hello::new()
+    let c = HelloBuilder::new()
         .connect_fd(second.try_clone().unwrap())
         .unwrap();
     assert_eq!(
-        raw::ioctl(second.as_fd(), KDBUS_CMD_HELLO, &mut Hello::new().buf()),
+        raw::ioctl(&second, KDBUS_CMD_HELLO, &mut hello()),
         Err(Errno::BADFD)
     );
     drop(c);
@@ -694,7 +802,7 @@ fn string_items_must_be_terminated_once() {
     for payload in [&b"org.a.b"[..], b"org.a\0b\0", b"\0", b""] {
         let mut b = command(24, 0, &[item(KDBUS_ITEM_NAME, payload)]);
         assert_eq!(
-            s.conn.ioctl(KDBUS_CMD_NAME_ACQUIRE, &mut b),
+            raw::ioctl(&s.conn, KDBUS_CMD_NAME_ACQUIRE, &mut b),
             Err(Errno::INVAL),
             "{payload:?}"
         );
@@ -707,11 +815,19 @@ fn trailing_padding_of_the_last_item_is_optional() {
     // "org.a.bc" + NUL = 9 payload bytes: item size 25, padded 32
     let it = item_str(KDBUS_ITEM_NAME, "org.a.bc");
     let mut padded = command(24, 0, std::slice::from_ref(&it));
-    s.conn.ioctl(KDBUS_CMD_NAME_ACQUIRE, &mut padded).unwrap();
-    s.conn.release("org.a.bc").unwrap();
+    raw::ioctl(&s.conn, KDBUS_CMD_NAME_ACQUIRE, &mut padded).unwrap();
+    s.conn.release_name("org.a.bc").unwrap();
 
     let mut unpadded = command(24, 0, std::slice::from_ref(&it));
     let size = 24 + 25;
     unpadded.set_u64(0, size);
-    s.conn.ioctl(KDBUS_CMD_NAME_ACQUIRE, &mut unpadded).unwrap();
+    raw::ioctl(&s.conn, KDBUS_CMD_NAME_ACQUIRE, &mut unpadded).unwrap();
+    assert_eq!(
+        s.conn.list(ListFlags::NAMES).unwrap()[0]
+            .name
+            .as_ref()
+            .unwrap()
+            .name,
+        "org.a.bc"
+    );
 }
