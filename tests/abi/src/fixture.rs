@@ -330,3 +330,61 @@ pub fn vec_payload(address: u64, size: u64) -> Vec<u8> {
     })
     .to_vec()
 }
+
+/// Framed items as byte vectors, for hand-made (often malformed)
+/// commands: header, payload, zero padding to 8 (spec §5.1).
+pub mod items {
+    use kdbus::abi::KDBUS_ITEM_NEGOTIATE;
+    use kdbus::raw::Buf;
+
+    /// One item of type `ty`.
+    pub fn item(ty: u64, payload: &[u8]) -> Vec<u8> {
+        let mut b = Buf::new();
+        b.push_item(ty, payload);
+        b.as_bytes().to_vec()
+    }
+
+    pub fn item_u64(ty: u64, v: u64) -> Vec<u8> {
+        item(ty, &v.to_ne_bytes())
+    }
+
+    /// A NUL-terminated string item.
+    pub fn item_str(ty: u64, s: &str) -> Vec<u8> {
+        item(ty, &super::c_str(s))
+    }
+
+    /// An item whose payload is an ABI struct.
+    pub fn item_struct<T: zerocopy::IntoBytes + zerocopy::Immutable>(ty: u64, v: &T) -> Vec<u8> {
+        item(ty, v.as_bytes())
+    }
+
+    /// A NEGOTIATE item listing item types.
+    pub fn item_negotiate(types: &[u64]) -> Vec<u8> {
+        let p: Vec<u8> = types.iter().flat_map(|t| t.to_ne_bytes()).collect();
+        item(KDBUS_ITEM_NEGOTIATE, &p)
+    }
+
+    /// A command from the bytes of its fixed part and framed items, with
+    /// `size` set to the total.
+    pub fn cmd_bytes(fixed: &[u8], items: &[Vec<u8>]) -> Buf {
+        let mut b = Buf::new();
+        b.extend(fixed);
+        for i in items {
+            b.extend(i);
+        }
+        b.finish();
+        b
+    }
+
+    /// A command of `fixed` zero bytes with `flags`, followed by `items`.
+    pub fn cmd_zeroed(fixed: usize, flags: u64, items: &[Vec<u8>]) -> Buf {
+        let mut head = vec![0u8; fixed];
+        head[8..16].copy_from_slice(&flags.to_ne_bytes());
+        cmd_bytes(&head, items)
+    }
+
+    /// A command from an ABI struct and framed items.
+    pub fn cmd<T: zerocopy::IntoBytes + zerocopy::Immutable>(fixed: &T, items: &[Vec<u8>]) -> Buf {
+        cmd_bytes(fixed.as_bytes(), items)
+    }
+}

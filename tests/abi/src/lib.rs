@@ -1,23 +1,19 @@
-//! The kdbus ABI test suite: fixtures and a raw-ioctl layer.
+//! The kdbus ABI test suite: fixtures the `kdbus` library does not (and
+//! should not) offer.
 //!
-//! Every test mounts its own kdbusfs instance, i.e. its own domain, so tests
-//! are independent of each other and may run in parallel. The raw layer
-//! (`raw`) lets a test send arbitrary bytes, unaligned or unmapped
-//! arguments and wrong sizes; `conn` wraps the commands for the common
-//! paths while keeping every errno visible.
+//! The tests use the library's safe API for ordinary paths and error
+//! paths, and `kdbus::raw` for deliberately malformed arguments. What is
+//! here exists only for testing: every test mounts its own kdbusfs
+//! instance, i.e. its own domain, so tests are independent of each other
+//! and may run in parallel (`Domain`, `fixture::TestBus`); a thread can
+//! drop to another user (`as_user`); guard pages provoke faults
+//! (`guard`); the module's object counters show leaks (`kdbus_objects`).
 
-pub mod conn;
 pub mod fixture;
 pub mod guard;
-pub mod msg;
-pub mod raw;
-
-pub use conn::{Bus, Conn, Hello, Pool, Recv, Sent, BLOOM_SIZE, POOL_SIZE};
-pub use msg::{Info, Item, Msg, MsgBuilder};
-pub use raw::{Buf, GuardPage};
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::mount::{mount, unmount, MountFlags, UnmountFlags};
 
@@ -70,31 +66,6 @@ impl Drop for Domain {
             }
         }
         let _ = std::fs::remove_dir(&self.path);
-    }
-}
-
-/// A cookie not used before in this process.
-pub fn next_cookie() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-/// CLOCK_MONOTONIC now, in ns (the clock of kdbus deadlines).
-pub fn now_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
-/// A deadline `ms` milliseconds from now.
-pub fn deadline_ms(ms: u64) -> u64 {
-    now_ns() + ms * 1_000_000
-}
-
-/// The errno of a failed result, for assertions.
-pub fn errno<T: std::fmt::Debug>(r: Result<T, rustix::io::Errno>) -> rustix::io::Errno {
-    match r {
-        Ok(v) => panic!("expected an error, got Ok({v:?})"),
-        Err(e) => e,
     }
 }
 

@@ -10,6 +10,7 @@ use kdbus::{
     own_name, BusBuilder, Connection, EndpointBuilder, Errno, HelloBuilder, ListFlags,
     MessageBuilder, MsgFlags, NameFlags,
 };
+use kdbus_abi_tests::fixture::items::{cmd_zeroed, item, item_negotiate, item_str, item_u64};
 use kdbus_abi_tests::fixture::*;
 use kdbus_abi_tests::guard::GuardPage;
 
@@ -213,36 +214,9 @@ impl Setup {
     }
 }
 
-/// One item, framed and padded as in a stream (spec §5.1).
-fn item(ty: u64, payload: &[u8]) -> Vec<u8> {
-    let mut b = Buf::new();
-    b.push_item(ty, payload);
-    b.as_bytes().to_vec()
-}
-
-fn item_u64(ty: u64, v: u64) -> Vec<u8> {
-    item(ty, &v.to_ne_bytes())
-}
-
-fn item_str(ty: u64, s: &str) -> Vec<u8> {
-    item(ty, &c_str(s))
-}
-
-/// A NEGOTIATE item listing item types.
-fn item_negotiate(types: &[u64]) -> Vec<u8> {
-    let p: Vec<u8> = types.iter().flat_map(|t| t.to_ne_bytes()).collect();
-    item(KDBUS_ITEM_NEGOTIATE, &p)
-}
-
 /// A command of `fixed` bytes (size set) followed by `items`.
 fn command(fixed: usize, flags: u64, items: &[Vec<u8>]) -> Buf {
-    let mut b = Buf::zeroed(fixed);
-    b.set_u64(8, flags);
-    for i in items {
-        b.extend(i);
-    }
-    b.finish();
-    b
+    cmd_zeroed(fixed, flags, items)
 }
 
 #[test]
@@ -470,9 +444,9 @@ fn negotiation_returns_allowed_flags_and_items() {
 #[test]
 fn message_negotiation_returns_allowed_flags_and_items() {
     let s = Setup::new();
-    let mut m = encode(&MessageBuilder::to_id(s.conn.id()).flags(
-        MsgFlags::from_bits_retain(KDBUS_FLAG_NEGOTIATE),
-    ));
+    let mut m = encode(
+        &MessageBuilder::to_id(s.conn.id()).flags(MsgFlags::from_bits_retain(KDBUS_FLAG_NEGOTIATE)),
+    );
     let item_at = m.len();
     m.extend(&item_negotiate(ALL_ITEM_TYPES));
     m.finish();
@@ -600,8 +574,7 @@ fn send_negotiation_rules() {
 
     // command and message
     let mut m = encode(
-        &MessageBuilder::to_id(s.conn.id())
-            .flags(MsgFlags::from_bits_retain(KDBUS_FLAG_NEGOTIATE)),
+        &MessageBuilder::to_id(s.conn.id()).flags(MsgFlags::from_bits_retain(KDBUS_FLAG_NEGOTIATE)),
     );
     m.extend(&item_negotiate(&[
         KDBUS_ITEM_PAYLOAD_VEC,
@@ -646,7 +619,13 @@ fn send_message_argument_follows_the_same_rules() {
         // SAFETY: the message address is null, unaligned into a buffer
         // that lives until the call returns, or unmapped; the kernel
         // refuses all of them before writing anything.
-        unsafe { raw::ioctl_ptr(s.conn.as_fd(), KDBUS_CMD_SEND, c.as_bytes_mut().as_mut_ptr().cast()) }
+        unsafe {
+            raw::ioctl_ptr(
+                s.conn.as_fd(),
+                KDBUS_CMD_SEND,
+                c.as_bytes_mut().as_mut_ptr().cast(),
+            )
+        }
     };
     assert_eq!(send_to(0), Err(Errno::FAULT), "NULL message");
     let mut unaligned = Buf::zeroed(good.len() + 8);
@@ -669,7 +648,11 @@ fn send_message_argument_follows_the_same_rules() {
     };
     let mut small = good.clone();
     small.set_u64(0, 56);
-    assert_eq!(send(small), Err(Errno::INVAL), "message smaller than kdbus_msg");
+    assert_eq!(
+        send(small),
+        Err(Errno::INVAL),
+        "message smaller than kdbus_msg"
+    );
     let mut unknown = good.clone();
     unknown.set_u64(8, 1 << 40);
     assert_eq!(send(unknown), Err(Errno::INVAL), "unknown message flags");
@@ -709,7 +692,11 @@ fn unknown_ioctl_is_enotty() {
         0x4018_9400,
         0x5401,
     ] {
-        assert_eq!(raw::ioctl(&s.conn, nr, &mut b), Err(Errno::NOTTY), "{nr:#x}");
+        assert_eq!(
+            raw::ioctl(&s.conn, nr, &mut b),
+            Err(Errno::NOTTY),
+            "{nr:#x}"
+        );
         let control = s.handle(KDBUS_CMD_BUS_MAKE);
         assert_eq!(raw::ioctl(&control, nr, &mut b), Err(Errno::NOTTY));
     }

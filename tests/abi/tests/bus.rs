@@ -25,8 +25,7 @@ fn make(domain: &Domain, flags: u64, items: &[(u64, &[u8])]) -> Result<OwnedFd, 
         flags,
         ..Default::default()
     };
-    kdbus::raw::ioctl(&control, KDBUS_CMD_BUS_MAKE, &mut command(&header, items))
-        .map(|_| control)
+    kdbus::raw::ioctl(&control, KDBUS_CMD_BUS_MAKE, &mut command(&header, items)).map(|_| control)
 }
 
 /// BUS_MAKE of `name` through the library.
@@ -83,11 +82,7 @@ fn access_flags_set_the_modes() {
         let name = own_name(&format!("mode{}", flags.bits()));
         let _o = create(&domain, BusBuilder::new(&name).flags(flags)).unwrap();
         let d = std::fs::metadata(domain.path().join(&name)).unwrap();
-        assert_eq!(
-            d.permissions().mode() & 0o7777,
-            dir_mode,
-            "flags {flags:?}"
-        );
+        assert_eq!(d.permissions().mode() & 0o7777, dir_mode, "flags {flags:?}");
         let e = std::fs::metadata(domain.path().join(&name).join("bus")).unwrap();
         assert_eq!(e.permissions().mode() & 0o7777, ep_mode, "flags {flags:?}");
     }
@@ -143,10 +138,7 @@ fn bus_name_taken_is_eexist() {
     let domain = Domain::new();
     let name = own_name("twice");
     let _first = create(&domain, BusBuilder::new(&name)).unwrap();
-    assert_eq!(
-        errno(create(&domain, BusBuilder::new(&name))),
-        Errno::EXIST
-    );
+    assert_eq!(errno(create(&domain, BusBuilder::new(&name))), Errno::EXIST);
     // another domain has its own names
     let other = Domain::new();
     create(&other, BusBuilder::new(&name)).unwrap();
@@ -212,8 +204,7 @@ fn mandatory_items() {
 fn creator_attach_flags_are_validated() {
     let domain = Domain::new();
     let bus = |flags: u64| {
-        BusBuilder::new(own_name("af"))
-            .creator_attach_flags(AttachFlags::from_bits_retain(flags))
+        BusBuilder::new(own_name("af")).creator_attach_flags(AttachFlags::from_bits_retain(flags))
     };
     assert_eq!(errno(create(&domain, bus(1 << 14))), Errno::INVAL);
     let _ok = create(&domain, bus(_KDBUS_ATTACH_ANY)).unwrap();

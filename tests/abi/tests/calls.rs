@@ -268,10 +268,7 @@ fn cancel_fd_must_be_valid_and_pollable() {
     assert_eq!(with_cancel(&9999i32.to_ne_bytes()), Err(Errno::BADF));
     // a tmpfs file cannot be polled
     let f = rustix::fs::memfd_create("nopoll", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
-    assert_eq!(
-        with_cancel(&f.as_raw_fd().to_ne_bytes()),
-        Err(Errno::INVAL)
-    );
+    assert_eq!(with_cancel(&f.as_raw_fd().to_ne_bytes()), Err(Errno::INVAL));
     assert_eq!(
         errno(a.call_cancellable(&msg, Some(f.as_fd()))),
         Errno::INVAL,
@@ -291,7 +288,8 @@ fn sync_call_econnreset_when_the_caller_says_byebye() {
     let b = bus.conn();
     let a2 = a.clone();
     let bid = b.id();
-    let t = std::thread::spawn(move || a2.call(&call_to(bid, 10_000)).err().and_then(|e| e.errno()));
+    let t =
+        std::thread::spawn(move || a2.call(&call_to(bid, 10_000)).err().and_then(|e| e.errno()));
     assert!(b.wait(Some(WAIT)).unwrap());
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(a.byebye().unwrap(), kdbus::ByeBye::Disconnected);

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kdbus::{
-    AttachFlags, Connection, Errno, HelloBuilder, ListFlags, MatchRule, MessageBuilder,
-    NameFlags, Peer,
+    AttachFlags, Connection, Errno, HelloBuilder, ListFlags, MatchRule, MessageBuilder, NameFlags,
+    Peer,
 };
 use kdbus_abi_tests::fixture::*;
 use kdbus_abi_tests::{kdbus_objects, Domain};
@@ -144,8 +144,7 @@ fn worker(bus: Arc<TestBus>, sh: Arc<Shared>, seed: u64) {
                 check(
                     "call",
                     c.send(
-                        &MessageBuilder::to_name(name)
-                            .expect_reply_by(deadline_ms(rng.u64(1..50))),
+                        &MessageBuilder::to_name(name).expect_reply_by(deadline_ms(rng.u64(1..50))),
                     ),
                 );
             }
@@ -153,8 +152,7 @@ fn worker(bus: Arc<TestBus>, sh: Arc<Shared>, seed: u64) {
                 check(
                     "sync call",
                     c.call(
-                        &MessageBuilder::to_name(name)
-                            .expect_reply_by(deadline_ms(rng.u64(1..30))),
+                        &MessageBuilder::to_name(name).expect_reply_by(deadline_ms(rng.u64(1..30))),
                     ),
                 );
             }
@@ -266,10 +264,7 @@ fn bus_teardown(domain: Arc<Domain>, sh: Arc<Shared>) {
                         if sh.stop.load(Ordering::Relaxed) {
                             break;
                         }
-                        check(
-                            "send",
-                            c.send(&MessageBuilder::to_name(NAMES[(i + 1) % 3])),
-                        );
+                        check("send", c.send(&MessageBuilder::to_name(NAMES[(i + 1) % 3])));
                         check("recv", c.recv());
                         check(
                             "call",

@@ -5,14 +5,20 @@
 //!
 //! The seed is printed; KDBUS_FUZZ_SEED=<n> repeats a run.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use kdbus::abi::*;
-use kdbus_abi_tests::conn::open_node;
-use kdbus_abi_tests::raw::{self, item, Buf};
-use kdbus_abi_tests::*;
-use rustix::io::Errno;
+use kdbus::raw::{self, Buf};
+use kdbus::{
+    own_name, AttachFlags, BloomFilter, BusBuilder, Destination, EndpointBuilder, Errno, ListFlags,
+    MakeFlags, MatchRule, MessageBuilder, NameFlags,
+};
+use kdbus_abi_tests::fixture::items::{cmd, cmd_bytes, item, item_str, item_struct, item_u64};
+use kdbus_abi_tests::fixture::*;
+use kdbus_abi_tests::guard::GuardPage;
+use kdbus_abi_tests::kdbus_objects;
+use zerocopy::IntoBytes;
 
 const ITERATIONS: usize = 4000;
 
@@ -273,7 +279,7 @@ fn random_item(rng: &mut fastrand::Rng, types: &[u64], ctx: &Ctx) -> Vec<u8> {
                 fd,
                 __pad: rng.u32(..),
             };
-            raw::struct_bytes(&m).to_vec()
+            m.as_bytes().to_vec()
         }
         (5 | 6, 0 | 1) => (0..rng.usize(..20))
             .flat_map(|_| ctx.fds[rng.usize(..ctx.fds.len())].to_ne_bytes())
@@ -292,7 +298,7 @@ fn random_item(rng: &mut fastrand::Rng, types: &[u64], ctx: &Ctx) -> Vec<u8> {
                 access: rng.u64(..4),
                 id: interesting_u64(rng, &[0, 1000]),
             };
-            raw::struct_bytes(&a).to_vec()
+            a.as_bytes().to_vec()
         }
         (0x8000..=0x8004, 0 | 1) => {
             let mut p: Vec<u8> = (0..4)
@@ -360,32 +366,28 @@ fn random_msg(rng: &mut fastrand::Rng, ctx: &Ctx, sync: bool) -> Buf {
         // a synchronous call must not block the fuzzer for long
         hdr.flags |= KDBUS_MSG_EXPECT_REPLY;
         hdr.flags &= !KDBUS_MSG_SIGNAL;
-        hdr.timeout_ns_or_cookie_reply = now_ns() + rng.u64(..20_000_000);
+        hdr.timeout_ns_or_cookie_reply = deadline_ms(0) + rng.u64(..20_000_000);
     }
     let items: Vec<Vec<u8>> = (0..rng.usize(..6))
         .map(|_| random_item(rng, MSG_ITEMS, ctx))
         .collect();
-    raw::cmd(&hdr, &items)
+    cmd(&hdr, &items)
 }
 
 /// A valid command of its kind, to be mutated a little.
 fn valid_cmd(rng: &mut fastrand::Rng, c: &Cmd, ctx: &Ctx, msg: &mut Option<Buf>) -> Buf {
-    use kdbus_abi_tests::raw::{item_str, item_struct, item_u64};
     let n = rng.u32(..8);
     match c.nr {
-        KDBUS_CMD_BUS_MAKE => kdbus_abi_tests::conn::bus_make_cmd(
-            &format!("{}-fz{n}", rustix::process::geteuid().as_raw()),
-            rng.u64(..4),
-            &[item_u64(KDBUS_ITEM_ATTACH_FLAGS_SEND, rng.u64(..0x4000))],
-        ),
-        KDBUS_CMD_ENDPOINT_MAKE => raw::cmd(
-            &kdbus_cmd::default(),
-            &[item_str(
-                KDBUS_ITEM_MAKE_NAME,
-                &format!("{}-fzep{n}", rustix::process::geteuid().as_raw()),
-            )],
-        ),
-        KDBUS_CMD_ENDPOINT_UPDATE | KDBUS_CMD_UPDATE => raw::cmd(
+        KDBUS_CMD_BUS_MAKE => BusBuilder::new(own_name(&format!("fz{n}")))
+            .bloom(BLOOM)
+            .flags(MakeFlags::from_bits_retain(rng.u64(..4)))
+            .creator_attach_flags(AttachFlags::from_bits_retain(rng.u64(..0x4000)))
+            .encode()
+            .unwrap(),
+        KDBUS_CMD_ENDPOINT_MAKE => EndpointBuilder::new(own_name(&format!("fzep{n}")))
+            .encode()
+            .unwrap(),
+        KDBUS_CMD_ENDPOINT_UPDATE | KDBUS_CMD_UPDATE => cmd(
             &kdbus_cmd::default(),
             &[
                 item_u64(KDBUS_ITEM_ATTACH_FLAGS_SEND, rng.u64(..0x4000)),
@@ -400,20 +402,27 @@ fn valid_cmd(rng: &mut fastrand::Rng, c: &Cmd, ctx: &Ctx, msg: &mut Option<Buf>)
                 ),
             ],
         ),
-        KDBUS_CMD_HELLO => Hello::new()
-            .flags(rng.u64(..16))
-            .pool_size(4096 * rng.u64(1..16))
-            .name(&format!("org.fuzz.h{n}"))
-            .description(&format!("fuzz{n}"))
-            .buf(),
-        KDBUS_CMD_FREE => raw::cmd(
+        KDBUS_CMD_HELLO => cmd(
+            &kdbus_cmd_hello {
+                flags: rng.u64(..16),
+                attach_flags_send: _KDBUS_ATTACH_ALL,
+                attach_flags_recv: _KDBUS_ATTACH_ALL,
+                pool_size: 4096 * rng.u64(1..16),
+                ..Default::default()
+            },
+            &[
+                item_str(KDBUS_ITEM_NAME, &format!("org.fuzz.h{n}")),
+                item_str(KDBUS_ITEM_CONN_DESCRIPTION, &format!("fuzz{n}")),
+            ],
+        ),
+        KDBUS_CMD_FREE => cmd(
             &kdbus_cmd_free {
                 offset: ctx.offsets.last().copied().unwrap_or(0),
                 ..Default::default()
             },
             &[],
         ),
-        KDBUS_CMD_CONN_INFO | KDBUS_CMD_BUS_CREATOR_INFO => raw::cmd(
+        KDBUS_CMD_CONN_INFO | KDBUS_CMD_BUS_CREATOR_INFO => cmd(
             &kdbus_cmd_info {
                 id: ctx.ids[rng.usize(..ctx.ids.len())],
                 attach_flags: rng.u64(..0x4000),
@@ -421,7 +430,7 @@ fn valid_cmd(rng: &mut fastrand::Rng, c: &Cmd, ctx: &Ctx, msg: &mut Option<Buf>)
             },
             &[item_str(KDBUS_ITEM_NAME, "org.fuzz.name")],
         ),
-        KDBUS_CMD_LIST => raw::cmd(
+        KDBUS_CMD_LIST => cmd(
             &kdbus_cmd_list {
                 flags: rng.u64(..16),
                 ..Default::default()
@@ -429,25 +438,30 @@ fn valid_cmd(rng: &mut fastrand::Rng, c: &Cmd, ctx: &Ctx, msg: &mut Option<Buf>)
             &[],
         ),
         KDBUS_CMD_SEND => {
-            let b = MsgBuilder::new(ctx.ids[rng.usize(..ctx.ids.len())])
-                .vec(&ctx.data[..rng.usize(1..256)]);
+            let dst = ctx.ids[rng.usize(..ctx.ids.len())];
+            let b = MessageBuilder::to_id(dst).payload(&ctx.data[..rng.usize(1..256)]);
             let b = match rng.u8(..4) {
-                0 => b
-                    .flags(KDBUS_MSG_SIGNAL)
-                    .bloom(rng.u64(..3), &[rng.u64(..); 8]),
-                1 => b.dst_name("org.fuzz.name"),
-                2 => b.expect_reply(now_ns() + rng.u64(..10_000_000)),
-                _ => b.vec_padding(rng.u64(1..16)),
+                0 => b.signal().bloom(
+                    BloomFilter::from_words(BLOOM, rng.u64(..3), vec![rng.u64(..); 8])
+                        .expect("bus bloom size"),
+                ),
+                1 => MessageBuilder::new(Destination::NameOwnedBy {
+                    name: "org.fuzz.name".into(),
+                    id: dst,
+                })
+                .payload(&ctx.data[..rng.usize(1..256)]),
+                2 => b.expect_reply_by(deadline_ms(0) + rng.u64(..10_000_000)),
+                _ => b.padding(rng.u64(1..16)),
             };
-            let m = b.build();
-            let c = raw::cmd(
+            let m = encode(&b);
+            let c = cmd(
                 &kdbus_cmd_send {
                     flags: if rng.u8(..4) == 0 {
                         KDBUS_SEND_SYNC_REPLY
                     } else {
                         0
                     },
-                    msg_address: m.addr(),
+                    msg_address: address(&m),
                     ..Default::default()
                 },
                 &[],
@@ -455,7 +469,7 @@ fn valid_cmd(rng: &mut fastrand::Rng, c: &Cmd, ctx: &Ctx, msg: &mut Option<Buf>)
             *msg = Some(m);
             c
         }
-        KDBUS_CMD_RECV => raw::cmd(
+        KDBUS_CMD_RECV => cmd(
             &kdbus_cmd_recv {
                 flags: rng.u64(..8),
                 priority: rng.i64(..),
@@ -463,25 +477,23 @@ fn valid_cmd(rng: &mut fastrand::Rng, c: &Cmd, ctx: &Ctx, msg: &mut Option<Buf>)
             },
             &[],
         ),
-        KDBUS_CMD_NAME_ACQUIRE | KDBUS_CMD_NAME_RELEASE => raw::cmd(
+        KDBUS_CMD_NAME_ACQUIRE | KDBUS_CMD_NAME_RELEASE => cmd(
             &kdbus_cmd {
                 flags: rng.u64(..8),
                 ..Default::default()
             },
             &[item_str(KDBUS_ITEM_NAME, &format!("org.fuzz.n{n}"))],
         ),
-        KDBUS_CMD_MATCH_ADD => raw::cmd(
-            &kdbus_cmd_match {
-                flags: rng.u64(..2),
-                cookie: n as u64,
-                ..Default::default()
-            },
-            &[
-                item_u64(KDBUS_ITEM_ID, ctx.ids[rng.usize(..ctx.ids.len())]),
-                item(KDBUS_ITEM_BLOOM_MASK, &[0u8; 64]),
-            ],
-        ),
-        _ => raw::cmd(
+        KDBUS_CMD_MATCH_ADD => {
+            let mut b = MatchRule::new(n as u64)
+                .sender(ctx.ids[rng.usize(..ctx.ids.len())])
+                .bloom(&BloomFilter::new(BLOOM))
+                .encode()
+                .unwrap();
+            b.set_u64(8, rng.u64(..2));
+            b
+        }
+        _ => cmd(
             &kdbus_cmd_match {
                 cookie: n as u64,
                 ..Default::default()
@@ -489,6 +501,38 @@ fn valid_cmd(rng: &mut fastrand::Rng, c: &Cmd, ctx: &Ctx, msg: &mut Option<Buf>)
             &[],
         ),
     }
+}
+
+/// Where a message blob lives (its `msg_address`). The blob must stay
+/// where it is until the SEND that points to it returned.
+fn address(m: &Buf) -> u64 {
+    m.as_bytes().as_ptr() as u64
+}
+
+/// Issues `nr` with the argument `offset` bytes into `b`. A SEND command
+/// carries whatever message address the fuzzer chose (null, the guard
+/// page, unaligned, the message), which `kdbus::raw::ioctl` refuses to
+/// vouch for; everything else goes through it.
+fn fuzz_ioctl(fd: BorrowedFd<'_>, nr: u32, b: &mut Buf, offset: usize) -> Result<(), Errno> {
+    if nr != KDBUS_CMD_SEND {
+        return raw::ioctl_at(fd, nr, b, offset);
+    }
+    // room for all the kernel may touch: the declared size, capped at the
+    // largest it accepts
+    let declared = b
+        .as_bytes()
+        .get(offset..offset + 8)
+        .map_or(0, |w| u64::from_ne_bytes(w.try_into().unwrap()))
+        .min(KDBUS_CMD_MAX_SIZE) as usize;
+    let len = b.len();
+    b.resize(len.max(offset + declared.max(64)));
+    // SAFETY: the argument lies in `b`, which has storage for its declared
+    // size; its msg_address is null, the guard page, or points into the
+    // message blob the caller keeps alive for the call (`msg`), which has
+    // storage for the message's declared size.
+    let r = unsafe { raw::ioctl_ptr(fd, nr, b.as_bytes_mut()[offset..].as_mut_ptr().cast()) };
+    b.resize(len);
+    r
 }
 
 /// A few random changes to the bytes of a command (or its message).
@@ -499,7 +543,7 @@ fn mutate(rng: &mut fastrand::Rng, b: &mut Buf) {
             // flip a bit (not in the size field: that is tested elsewhere)
             0 if len > 8 => {
                 let i = rng.usize(8..len);
-                b.bytes_mut()[i] ^= 1 << rng.u32(..8);
+                b.as_bytes_mut()[i] ^= 1 << rng.u32(..8);
             }
             // an interesting word
             1 if len >= 16 => {
@@ -509,7 +553,7 @@ fn mutate(rng: &mut fastrand::Rng, b: &mut Buf) {
             // a random byte
             2 if len > 8 => {
                 let i = rng.usize(8..len);
-                b.bytes_mut()[i] = rng.u8(..);
+                b.as_bytes_mut()[i] = rng.u8(..);
             }
             _ => {}
         }
@@ -529,7 +573,7 @@ fn random_cmd(rng: &mut fastrand::Rng, c: &Cmd, ctx: &Ctx, msg: &mut Option<Buf>
         if let Some(m) = msg.as_mut() {
             if b.u64_at(8) & KDBUS_SEND_SYNC_REPLY != 0 && m.len() >= 64 {
                 m.set_u64(8, m.u64_at(8) | KDBUS_MSG_EXPECT_REPLY);
-                m.set_u64(56, now_ns() + 10_000_000);
+                m.set_u64(56, deadline_ms(10));
             }
         }
         return b;
@@ -570,8 +614,8 @@ fn random_cmd(rng: &mut fastrand::Rng, c: &Cmd, ctx: &Ctx, msg: &mut Option<Buf>
             let addr = match rng.u8(..8) {
                 0 => 0,
                 1 => ctx.guard.none_page() as u64,
-                2 => m.addr() + 1 + rng.u64(..7),
-                _ => m.addr(),
+                2 => address(&m) + 1 + rng.u64(..7),
+                _ => address(&m),
             };
             fixed[24..32].copy_from_slice(&addr.to_ne_bytes());
             *msg = Some(m);
@@ -581,7 +625,7 @@ fn random_cmd(rng: &mut fastrand::Rng, c: &Cmd, ctx: &Ctx, msg: &mut Option<Buf>
     let items: Vec<Vec<u8>> = (0..rng.usize(..5))
         .map(|_| random_item(rng, c.items, ctx))
         .collect();
-    let mut b = raw::cmd_bytes(&fixed, &items);
+    let mut b = cmd_bytes(&fixed, &items);
     // sometimes the size field lies too
     match rng.u8(..10) {
         0 => b.set_u64(0, rng.u64(..c.fixed as u64 + 8)),
@@ -594,23 +638,18 @@ fn random_cmd(rng: &mut fastrand::Rng, c: &Cmd, ctx: &Ctx, msg: &mut Option<Buf>
     b
 }
 
-fn setup(bus: &Bus, nr: u32) -> Option<OwnedFd> {
+fn setup(bus: &TestBus, nr: u32) -> Option<OwnedFd> {
     Some(match nr {
-        KDBUS_CMD_BUS_MAKE => open_node(&bus.domain.control()).unwrap(),
-        KDBUS_CMD_ENDPOINT_MAKE | KDBUS_CMD_HELLO => open_node(&bus.endpoint()).unwrap(),
+        KDBUS_CMD_BUS_MAKE => raw::open(bus.domain.control()).unwrap(),
+        KDBUS_CMD_ENDPOINT_MAKE | KDBUS_CMD_HELLO => raw::open(bus.endpoint()).unwrap(),
         KDBUS_CMD_ENDPOINT_UPDATE => {
-            let fd = open_node(&bus.endpoint()).unwrap();
-            let name = format!(
-                "{}-fuzz{}",
-                rustix::process::geteuid().as_raw(),
-                fastrand::u32(..)
-            );
-            let mut c = raw::cmd(
-                &kdbus_cmd::default(),
-                &[raw::item_str(KDBUS_ITEM_MAKE_NAME, &name)],
-            );
-            raw::ioctl(fd.as_fd(), KDBUS_CMD_ENDPOINT_MAKE, &mut c).ok()?;
-            fd
+            let name = own_name(&format!("fuzz{}", fastrand::u32(..)));
+            EndpointBuilder::new(name)
+                .create(bus.endpoint())
+                .ok()?
+                .as_fd()
+                .try_clone_to_owned()
+                .unwrap()
         }
         _ => return None,
     })
@@ -629,10 +668,11 @@ fn random_and_malformed_arguments() {
     let mut calls = 0usize;
     let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
     {
-        let bus = Bus::new();
+        let bus = TestBus::new();
         let peer = bus.conn();
-        peer.acquire("org.fuzz.name", 0).unwrap();
-        peer.match_all();
+        peer.acquire_name("org.fuzz.name", NameFlags::empty())
+            .unwrap();
+        match_all(&peer);
         let (pr, pw) = rustix::pipe::pipe().unwrap();
         let memfd =
             rustix::fs::memfd_create("fuzz", rustix::fs::MemfdFlags::ALLOW_SEALING).unwrap();
@@ -656,10 +696,16 @@ fn random_and_malformed_arguments() {
                 pr.as_raw_fd(),
                 pw.as_raw_fd(),
                 memfd.as_raw_fd(),
-                peer.raw_fd(),
-                conn.raw_fd(),
+                peer.as_fd().as_raw_fd(),
+                conn.as_fd().as_raw_fd(),
             ],
-            ids: vec![0, peer.id, conn.id, KDBUS_DST_ID_BROADCAST, bus.conn().id],
+            ids: vec![
+                0,
+                peer.id(),
+                conn.id(),
+                KDBUS_DST_ID_BROADCAST,
+                bus.conn().id(),
+            ],
             offsets: Vec::new(),
             _keep: vec![pr, pw, memfd],
         };
@@ -668,27 +714,31 @@ fn random_and_malformed_arguments() {
             for _ in 0..ITERATIONS {
                 // keep something around to work on
                 if rng.u8(..8) == 0 {
-                    let _ =
-                        peer.send(&MsgBuilder::new(conn.id).vec(&ctx.data[..rng.usize(1..100)]));
+                    let _ = peer.send(
+                        &MessageBuilder::to_id(conn.id()).payload(&ctx.data[..rng.usize(1..100)]),
+                    );
                 }
                 let fresh = setup(&bus, c.nr);
-                let fd = fresh.as_ref().map(|f| f.as_fd()).unwrap_or(conn.fd());
+                let fd = fresh.as_ref().map(|f| f.as_fd()).unwrap_or(conn.as_fd());
                 let mut msg = None;
                 let mut b = random_cmd(&mut rng, c, &ctx, &mut msg);
                 let r = match rng.u8(..12) {
                     // unaligned
                     0 => {
-                        let bytes = b.bytes().to_vec();
-                        let mut shifted = Buf::zeroed(bytes.len() + 8);
-                        shifted.bytes_mut()[4..4 + bytes.len()].copy_from_slice(&bytes);
-                        raw::ioctl_at(fd, c.nr, &mut shifted, 4)
+                        let mut shifted = Buf::zeroed(b.len() + 8);
+                        shifted.write_bytes(4, b.as_bytes());
+                        fuzz_ioctl(fd, c.nr, &mut shifted, 4)
                     }
                     // running into an inaccessible page
-                    1 => ctx.guard.ioctl_at_end(fd, c.nr, &b.bytes()[..b.len() & !7]),
-                    _ if b.u64_at(0) as usize > b.storage() => {
-                        ctx.guard.ioctl_at_end(fd, c.nr, &b.bytes()[..b.len() & !7])
+                    1 => ctx
+                        .guard
+                        .ioctl_at_end(fd, c.nr, &b.as_bytes()[..b.len() & !7]),
+                    // a size beyond the blob: the kernel runs into it
+                    _ if b.u64_at(0) as usize > b.len() => {
+                        ctx.guard
+                            .ioctl_at_end(fd, c.nr, &b.as_bytes()[..b.len() & !7])
                     }
-                    _ => raw::ioctl(fd, c.nr, &mut b),
+                    _ => fuzz_ioctl(fd, c.nr, &mut b, 0),
                 };
                 drop(msg);
                 calls += 1;
@@ -709,9 +759,9 @@ fn random_and_malformed_arguments() {
                     ctx.offsets.push(b.u64_at(40));
                 }
                 // a fuzzed BYEBYE or teardown may kill the connection
-                if conn.list(0).is_err() {
+                if conn.list(ListFlags::empty()).is_err() {
                     conn = bus.conn();
-                    ctx.ids.push(conn.id);
+                    ctx.ids.push(conn.id());
                 }
             }
         }
@@ -719,9 +769,9 @@ fn random_and_malformed_arguments() {
         // the bus still works
         let a = bus.conn();
         let z = bus.conn();
-        a.send(&MsgBuilder::new(z.id).vec(b"after fuzzing"))
+        a.send(&MessageBuilder::to_id(z.id()).payload(b"after fuzzing"))
             .unwrap();
-        assert_eq!(z.recv_msg().payload(), b"after fuzzing");
+        assert_eq!(recv_msg(&z).payload_to_vec(), b"after fuzzing");
     }
     eprintln!("fuzz: {calls} calls in {:?}: {outcomes:?}", start.elapsed());
     assert!(outcomes.get("ok").copied().unwrap_or(0) > 0);

@@ -7,7 +7,7 @@ use kdbus::abi::*;
 use kdbus::item::{Item, Items};
 use kdbus::{
     Access, AttachFlags, ByeBye, Creds, Errno, HelloBuilder, HelloFlags, ListFlags, MakeFlags,
-    Metadata, MessageBuilder, NameFlags, Notification, Peer, Pids, Policy, PolicyAccess, Update,
+    MessageBuilder, Metadata, NameFlags, Notification, Peer, Pids, Policy, PolicyAccess, Update,
 };
 use kdbus_abi_tests::as_user;
 use kdbus_abi_tests::fixture::*;
@@ -29,7 +29,8 @@ fn read_mapped(fd: BorrowedFd<'_>, len: usize, off: u64, size: u64) -> Vec<u8> {
         )
         .unwrap();
         assert!(off + size <= len as u64);
-        let v = std::slice::from_raw_parts(p.cast::<u8>().add(off as usize), size as usize).to_vec();
+        let v =
+            std::slice::from_raw_parts(p.cast::<u8>().add(off as usize), size as usize).to_vec();
         rustix::mm::munmap(p, len).unwrap();
         v
     }
@@ -359,15 +360,9 @@ fn byebye_disconnects_an_idle_connection() {
     ));
     assert_eq!(errno(c.byebye()), Errno::CONNRESET);
     assert_eq!(errno(c.recv()), Errno::CONNRESET);
-    assert_eq!(
-        errno(watcher.send(&MessageBuilder::to_id(id))),
-        Errno::NXIO
-    );
+    assert_eq!(errno(watcher.send(&MessageBuilder::to_id(id))), Errno::NXIO);
     // poll reports the dead connection
-    let mut fds = [rustix::event::PollFd::new(
-        &c,
-        rustix::event::PollFlags::IN,
-    )];
+    let mut fds = [rustix::event::PollFd::new(&c, rustix::event::PollFlags::IN)];
     rustix::event::poll(&mut fds, None).unwrap();
     assert!(fds[0].revents().contains(rustix::event::PollFlags::HUP));
     assert_eq!(errno(c.wait(None)), Errno::CONNRESET);
@@ -485,9 +480,7 @@ fn conn_info_is_limited_by_the_targets_send_flags() {
     let bus = TestBus::new();
     let a = bus.conn();
     let b = bus.connect(HelloBuilder::new().attach_send(AttachFlags::CREDS));
-    let info = a
-        .conn_info(Peer::Id(b.id()), AttachFlags::all())
-        .unwrap();
+    let info = a.conn_info(Peer::Id(b.id()), AttachFlags::all()).unwrap();
     assert!(info.metadata.creds.is_some());
     assert_eq!(
         info.metadata,

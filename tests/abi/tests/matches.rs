@@ -3,8 +3,8 @@
 
 use kdbus::abi::*;
 use kdbus::{
-    Connection, Errno, HelloBuilder, MatchRule, MessageBuilder, MsgFlags, NameFlags,
-    Notification, Rule,
+    Connection, Errno, HelloBuilder, MatchRule, MessageBuilder, MsgFlags, NameFlags, Notification,
+    Rule,
 };
 use kdbus_abi_tests::fixture::*;
 use zerocopy::IntoBytes;
@@ -192,11 +192,7 @@ fn rule_validation() {
         add(KDBUS_ITEM_PAYLOAD_VEC, &1u64.to_ne_bytes()),
         Err(Errno::INVAL)
     );
-    assert_eq!(
-        errno(w.remove_match(1)),
-        Errno::BADSLT,
-        "nothing was added"
-    );
+    assert_eq!(errno(w.remove_match(1)), Errno::BADSLT, "nothing was added");
 }
 
 #[test]
@@ -283,12 +279,8 @@ fn sender_rules() {
     r.add_match(&MatchRule::new(1).sender_name("org.m.sender"))
         .unwrap();
     r.add_match(&MatchRule::new(2).sender(t.id())).unwrap();
-    r.add_match(
-        &MatchRule::new(3)
-            .sender_name("org.m.queued")
-            .sender(s.id()),
-    )
-    .unwrap();
+    r.add_match(&MatchRule::new(3).sender_name("org.m.queued").sender(s.id()))
+        .unwrap();
     s.send(&signal()).unwrap();
     t.send(&signal()).unwrap();
     let from: Vec<u64> = drain(&r).iter().map(|m| m.src_id()).collect();
@@ -299,10 +291,7 @@ fn sender_rules() {
     r2.add_match(&MatchRule::new(1).destination(r2.id()))
         .unwrap();
     s.send(&signal()).unwrap();
-    assert!(
-        r2.recv().unwrap().message.is_none(),
-        "broadcast dst is ~0"
-    );
+    assert!(r2.recv().unwrap().message.is_none(), "broadcast dst is ~0");
     s.send(&MessageBuilder::to_id(r2.id()).signal().bloom(no_bloom()))
         .unwrap();
     assert_eq!(recv_msg(&r2).dst_id(), r2.id());

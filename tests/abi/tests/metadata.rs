@@ -21,11 +21,7 @@ fn types(m: &MessageView<'_>) -> Vec<u64> {
 }
 
 fn pair(bus: &TestBus, send: AttachFlags, recv: AttachFlags) -> (Connection, Connection) {
-    let a = bus.connect(
-        HelloBuilder::new()
-            .attach_send(send)
-            .description("sender"),
-    );
+    let a = bus.connect(HelloBuilder::new().attach_send(send).description("sender"));
     let b = bus.connect(HelloBuilder::new().attach_recv(recv));
     (a, b)
 }
@@ -108,10 +104,7 @@ fn the_receiver_gets_only_what_it_asks_for() {
     let bus = TestBus::new();
     let (a, b) = pair(&bus, ALL, AttachFlags::PIDS | AttachFlags::EXE);
     send_to(&a, &b);
-    assert_eq!(
-        types(&recv_msg(&b)),
-        [KDBUS_ITEM_PIDS, KDBUS_ITEM_EXE]
-    );
+    assert_eq!(types(&recv_msg(&b)), [KDBUS_ITEM_PIDS, KDBUS_ITEM_EXE]);
     let (a, b) = pair(&bus, ALL, NONE);
     send_to(&a, &b);
     assert!(types(&recv_msg(&b)).is_empty());
@@ -234,10 +227,7 @@ fn exe_cmdline_cgroup_caps_audit() {
     let attr = std::fs::read_to_string("/proc/self/attr/current").unwrap_or_default();
     if !attr.trim().is_empty() {
         let label = meta.seclabel.expect("seclabel with an LSM");
-        assert_eq!(
-            label.trim_end(),
-            attr.trim_end_matches('\0').trim_end()
-        );
+        assert_eq!(label.trim_end(), attr.trim_end_matches('\0').trim_end());
     }
 }
 
@@ -280,9 +270,7 @@ fn names_are_those_owned_at_send_time() {
 fn conn_info_metadata_is_that_of_hello() {
     let bus = TestBus::new();
     let ep = bus.endpoint();
-    let conn = as_user(1000, 1000, move || {
-        TestBus::hello().connect(&ep).unwrap()
-    });
+    let conn = as_user(1000, 1000, move || TestBus::hello().connect(&ep).unwrap());
     // the connection outlives the thread of another user: its data stays
     let q = bus.conn();
     let info = q.conn_info(Peer::Id(conn.id()), ALL).unwrap();
@@ -322,10 +310,7 @@ fn faked_metadata_of_an_owner() {
     assert_eq!(info.metadata.creds, Some(creds));
     assert_eq!(info.metadata.pids, Some(pids));
     assert_eq!(info.metadata.seclabel.as_deref(), Some("faked_t"));
-    assert!(
-        info.metadata.pid_comm.is_none(),
-        "no real process data"
-    );
+    assert!(info.metadata.pid_comm.is_none(), "no real process data");
 
     // messages of a faking connection carry no process metadata
     send_to(&f, &q);

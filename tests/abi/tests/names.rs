@@ -5,8 +5,8 @@
 use kdbus::abi::*;
 use kdbus::item::Item;
 use kdbus::{
-    Connection, Destination, Errno, HelloBuilder, HelloFlags, ListFlags, MessageBuilder,
-    MsgFlags, NameFlags, Notification,
+    Connection, Destination, Errno, HelloBuilder, HelloFlags, ListFlags, MessageBuilder, MsgFlags,
+    NameFlags, Notification,
 };
 use kdbus_abi_tests::fixture::*;
 
@@ -177,11 +177,8 @@ fn replacement() {
     assert_eq!(errno(a.release_name("org.r.n")), Errno::ADDRINUSE);
 
     // an old primary that asked for QUEUE stays queued
-    b.acquire_name(
-        "org.r.n",
-        NameFlags::ALLOW_REPLACEMENT | NameFlags::QUEUE,
-    )
-    .unwrap();
+    b.acquire_name("org.r.n", NameFlags::ALLOW_REPLACEMENT | NameFlags::QUEUE)
+        .unwrap();
     assert_eq!(
         c.acquire_name("org.r.n", NameFlags::REPLACE_EXISTING)
             .unwrap(),
@@ -216,11 +213,8 @@ fn replacement_skips_the_queue() {
     b.acquire_name("org.s.n", NameFlags::QUEUE).unwrap();
     // c jumps ahead of the queued b
     assert_eq!(
-        c.acquire_name(
-            "org.s.n",
-            NameFlags::REPLACE_EXISTING | NameFlags::QUEUE
-        )
-        .unwrap(),
+        c.acquire_name("org.s.n", NameFlags::REPLACE_EXISTING | NameFlags::QUEUE)
+            .unwrap(),
         NameFlags::QUEUE | PRIMARY_ACQUIRED
     );
     assert_eq!(
@@ -291,10 +285,7 @@ fn name_notification_payloads() {
     let m = recv_msg(&watcher);
     assert_eq!(m.flags(), MsgFlags::SIGNAL);
     assert_eq!(m.dst_id(), KDBUS_DST_ID_BROADCAST);
-    assert_eq!(
-        item_types(&m),
-        [KDBUS_ITEM_NAME_ADD, KDBUS_ITEM_TIMESTAMP]
-    );
+    assert_eq!(item_types(&m), [KDBUS_ITEM_NAME_ADD, KDBUS_ITEM_TIMESTAMP]);
     let Item::NameAdd(n) = &m.items()[0] else {
         panic!("not NAME_ADD: {:?}", m.items()[0])
     };
@@ -391,10 +382,7 @@ fn list_flags_select_records() {
             (a.id(), "org.l.two".to_owned())
         ]
     );
-    assert_eq!(
-        names(ListFlags::QUEUED),
-        [(b.id(), "org.l.one".to_owned())]
-    );
+    assert_eq!(names(ListFlags::QUEUED), [(b.id(), "org.l.one".to_owned())]);
     assert_eq!(
         names(ListFlags::ACTIVATORS),
         [(act.id(), "org.l.act".to_owned())]

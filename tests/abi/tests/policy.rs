@@ -28,7 +28,9 @@ fn with_user<T: Send + 'static>(
     f: impl FnOnce(Connection) -> T + Send + 'static,
 ) -> T {
     let ep = bus.endpoint();
-    as_user(uid, uid, move || f(HelloBuilder::new().connect(&ep).unwrap()))
+    as_user(uid, uid, move || {
+        f(HelloBuilder::new().connect(&ep).unwrap())
+    })
 }
 
 /// The errno of a result, `None` for success.
@@ -165,9 +167,7 @@ fn talk_between_users() {
     let rid = root.id();
     // another user may not talk to root's connection
     assert_eq!(
-        with_user(&bus, U1, move |c| err(
-            c.send(&MessageBuilder::to_id(rid))
-        )),
+        with_user(&bus, U1, move |c| err(c.send(&MessageBuilder::to_id(rid)))),
         Some(Errno::PERM)
     );
     // the same user may; owners may talk to anyone
@@ -324,10 +324,7 @@ fn custom_endpoints() {
         errno(inside.conn_info(Peer::Id(root.id()), none)),
         Errno::NXIO
     );
-    assert_eq!(
-        errno(inside.acquire_name("org.ep.mine", NONE)),
-        Errno::PERM
-    );
+    assert_eq!(errno(inside.acquire_name("org.ep.mine", NONE)), Errno::PERM);
     assert_eq!(
         errno(inside.send(&MessageBuilder::to_id(root.id()))),
         Errno::PERM
@@ -368,7 +365,11 @@ fn custom_endpoints() {
         Errno::OPNOTSUPP
     );
     assert_eq!(
-        errno(HelloBuilder::new().activator("org.ep.act", &[]).connect(&path)),
+        errno(
+            HelloBuilder::new()
+                .activator("org.ep.act", &[])
+                .connect(&path)
+        ),
         Errno::PERM
     );
 

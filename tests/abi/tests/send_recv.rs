@@ -72,14 +72,8 @@ fn padding_vecs_insert_zeros() {
     let bus = TestBus::new();
     let a = bus.conn_plain();
     let b = bus.conn_plain();
-    a.send(
-        &to(&b)
-            .payload(b"abc")
-            .padding(5)
-            .payload(b"xy")
-            .padding(16),
-    )
-    .unwrap();
+    a.send(&to(&b).payload(b"abc").padding(5).payload(b"xy").padding(16))
+        .unwrap();
     let m = recv_msg(&b);
     let hdr = 64 + 4 * 32;
     assert_eq!(
@@ -141,9 +135,8 @@ fn message_checks() {
     let a = bus.conn();
     let b = bus.conn();
     let e = |m: MessageBuilder| a.send(&m).err().and_then(|e| e.errno());
-    let raw = |m: MessageBuilder, ty: u64, payload: &[u8]| {
-        send_with_item(&a, &m, ty, payload).err()
-    };
+    let raw =
+        |m: MessageBuilder, ty: u64, payload: &[u8]| send_with_item(&a, &m, ty, payload).err();
 
     assert_eq!(e(to(&b).payload_type(0)), Some(Errno::INVAL));
     assert_eq!(
@@ -339,10 +332,7 @@ fn destinations_that_are_not_ordinary_connections_are_enxio() {
     let act = bus.connect(HelloBuilder::new().activator("org.act.x", &[]));
     assert_eq!(errno(a.send(&to(&mon))), Errno::NXIO);
     assert_eq!(errno(a.send(&to(&act))), Errno::NXIO);
-    assert_eq!(
-        errno(a.send(&MessageBuilder::to_id(123_456))),
-        Errno::NXIO
-    );
+    assert_eq!(errno(a.send(&MessageBuilder::to_id(123_456))), Errno::NXIO);
 }
 
 #[test]
@@ -691,4 +681,3 @@ fn a_stalled_payload_copy_blocks_no_one() {
     // SAFETY: unmaps the region mapped above.
     unsafe { rustix::mm::munmap(region as *mut _, len).unwrap() };
 }
-
