@@ -388,3 +388,29 @@ pub mod items {
         cmd_bytes(fixed.as_bytes(), items)
     }
 }
+
+/// A handle that is not a connection (fresh, bus or endpoint owner) polls
+/// as ERR|HUP and cannot be mapped (EBADFD).
+#[track_caller]
+pub fn assert_not_a_connection(fd: impl std::os::fd::AsFd) {
+    use rustix::event::{PollFd, PollFlags};
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    rustix::event::poll(&mut fds, None).expect("poll");
+    assert!(fds[0].revents().contains(PollFlags::ERR | PollFlags::HUP));
+    // SAFETY: a mapping attempt that must fail; unmapped if it did not.
+    let r = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            4096,
+            rustix::mm::ProtFlags::READ,
+            rustix::mm::MapFlags::SHARED,
+            &fd,
+            0,
+        )
+    };
+    if let Ok(p) = r {
+        // SAFETY: unmaps the mapping that should not exist.
+        unsafe { rustix::mm::munmap(p, 4096).expect("munmap") };
+    }
+    assert_eq!(r.err(), Some(Errno::BADFD), "mmap");
+}

@@ -2,14 +2,12 @@
 //! answers with an empty reply once it holds the data in memory it can
 //! read: passed as a sealed memfd (zero copy), copied into the server's
 //! pool (in messages of at most 2 MiB, the inline payload limit), or — the
-//! baseline — copied through an AF_UNIX socketpair (into the socket buffer
-//! and out again). The server does not read the data beyond what
-//! receiving it takes.
+//! baseline, [`crate::unicast::SocketPair`] answering with one byte —
+//! copied through an AF_UNIX socketpair (into the socket buffer and out
+//! again). The server does not read the data beyond what receiving it
+//! takes.
 
-use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
-use std::thread::JoinHandle;
 
 use anyhow::{ensure, Context, Result};
 use kdbus::{Connection, MessageBuilder};
@@ -99,65 +97,14 @@ impl Case for KdbusMemfd {
     }
 }
 
-/// The baseline: the payload written into a socketpair, read out by the
-/// server thread, one byte back.
-pub struct SocketPairCopy {
-    client: Option<UnixStream>,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
-    data: Vec<u8>,
-}
-
-impl SocketPairCopy {
-    pub fn new(size: usize) -> Result<SocketPairCopy> {
-        let (client, mut server) = UnixStream::pair()?;
-        let thread = std::thread::spawn(move || {
-            let mut buf = vec![0u8; size];
-            loop {
-                match server.read_exact(&mut buf) {
-                    Ok(()) => server.write_all(b"k")?,
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                    Err(e) => return Err(e),
-                }
-            }
-        });
-        Ok(SocketPairCopy {
-            client: Some(client),
-            thread: Some(thread),
-            data: payload(size),
-        })
-    }
-}
-
-impl Case for SocketPairCopy {
-    fn name(&self) -> String {
-        "socketpair".into()
-    }
-
-    fn run_once(&mut self) -> Result<()> {
-        let client = self.client.as_mut().expect("open until drop");
-        client.write_all(&self.data)?;
-        let mut ack = [0u8; 1];
-        client.read_exact(&mut ack)?;
-        Ok(())
-    }
-}
-
-impl Drop for SocketPairCopy {
-    fn drop(&mut self) {
-        drop(self.client.take());
-        if let Some(Ok(Err(e))) = self.thread.take().map(JoinHandle::join) {
-            eprintln!("kdbus-bench: socketpair copy: {e}");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::unicast::SocketPair;
 
     #[test]
     fn socketpair_copy_is_acknowledged() {
-        let mut case = SocketPairCopy::new(1 << 20).unwrap();
+        let mut case = SocketPair::with_reply(1 << 20, Reply::Empty).unwrap();
         for _ in 0..3 {
             case.run_once().unwrap();
         }

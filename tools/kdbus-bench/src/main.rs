@@ -121,7 +121,10 @@ fn benchmarks() -> Vec<Benchmark> {
             values: |cli| cli.bulk_sizes.clone(),
             cases: |bus, size| {
                 Ok(vec![
-                    Box::new(bulk::SocketPairCopy::new(size)?),
+                    Box::new(unicast::SocketPair::with_reply(
+                        size,
+                        unicast::Reply::Empty,
+                    )?),
                     Box::new(bulk::KdbusPoolCopy::new(bus, size)?),
                     Box::new(bulk::KdbusMemfd::new(bus, size)?),
                 ])

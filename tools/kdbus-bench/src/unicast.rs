@@ -187,13 +187,24 @@ pub struct SocketPair {
 }
 
 impl SocketPair {
+    /// The server echoes the request.
     pub fn new(size: usize) -> Result<SocketPair> {
+        SocketPair::with_reply(size, Reply::Echo)
+    }
+
+    /// The server answers every `size`-byte request with `reply`: the
+    /// request itself or a one-byte acknowledgement.
+    pub fn with_reply(size: usize, reply: Reply) -> Result<SocketPair> {
         let (client, mut server) = UnixStream::pair()?;
+        let reply_len = match reply {
+            Reply::Echo => size,
+            Reply::Empty => 1,
+        };
         let thread = std::thread::spawn(move || {
             let mut buf = vec![0u8; size];
             loop {
                 match server.read_exact(&mut buf) {
-                    Ok(()) => server.write_all(&buf)?,
+                    Ok(()) => server.write_all(&buf[..reply_len])?,
                     // The client hung up: done.
                     Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                     Err(e) => return Err(e),
@@ -204,7 +215,7 @@ impl SocketPair {
             client: Some(client),
             thread: Some(thread),
             data: payload(size),
-            reply: vec![0; size],
+            reply: vec![0; reply_len],
         })
     }
 }
