@@ -58,8 +58,8 @@ fn err<T>(msg: String) -> Result<T, Error> {
 
 impl Plan {
     pub fn check(newroot: &Path, init: &Path) -> Result<Plan, Error> {
-        let root_type = mounts::fs_type(Path::new("/"))
-            .map_err(|e| Error(format!("cannot stat /: {e}")))?;
+        let root_type =
+            mounts::fs_type(Path::new("/")).map_err(|e| Error(format!("cannot stat /: {e}")))?;
         if root_type != mounts::RAMFS_MAGIC && root_type != mounts::TMPFS_MAGIC {
             return err(
                 "/ is not an initramfs (neither ramfs nor tmpfs): refusing to switch away \
@@ -227,10 +227,7 @@ fn resolve_inside(root: &Path, init: &Path) -> Result<PathBuf, Error> {
                         Ok(target) => {
                             hops += 1;
                             if hops > 40 {
-                                return err(format!(
-                                    "INIT {}: too many symlinks",
-                                    init.display()
-                                ));
+                                return err(format!("INIT {}: too many symlinks", init.display()));
                             }
                             // Continue with the link target, then the rest.
                             let rest: PathBuf = comps.iter().rev().collect();
@@ -264,7 +261,10 @@ fn notify_kdbus_init() {
         return;
     };
     match rustix::process::kill_process(pid, rustix::process::Signal::USR1) {
-        Ok(()) => info(&format!("told kdbus-init (pid {}) to follow", pid.as_raw_nonzero())),
+        Ok(()) => info(&format!(
+            "told kdbus-init (pid {}) to follow",
+            pid.as_raw_nonzero()
+        )),
         Err(e) => report(&format!(
             "kdbus-init (pid {}) could not be told to follow: {e}",
             pid.as_raw_nonzero()

@@ -30,12 +30,18 @@ fn switch_root_in_a_mount_namespace() {
         .lines()
         .filter_map(|l| l.strip_prefix("CHECK "))
         .collect();
-    let report = format!("status {}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    let report = format!(
+        "status {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
     let has = |want: &str| checks.iter().any(|c| c.starts_with(want));
 
     assert!(out.status.success(), "{report}");
     // Refusals: clear messages, nothing changed.
-    assert!(has("bad-host refused: switch-root: / is not an initramfs"), "{report}");
+    assert!(
+        has("bad-host refused: switch-root: / is not an initramfs"),
+        "{report}"
+    );
     for (case, why) in [
         ("/notmounted /sbin/init", "is not a mount point"),
         ("/sysroot /sbin/missing", "not found in NEWROOT"),
@@ -61,7 +67,10 @@ fn switch_root_in_a_mount_namespace() {
         "/run/runmarker",
         "/proc/self/stat",
     ] {
-        assert!(has(&format!("present {f}")), "{f} missing after the switch\n{report}");
+        assert!(
+            has(&format!("present {f}")),
+            "{f} missing after the switch\n{report}"
+        );
     }
     assert!(!has("present /etc/initrd-release"), "{report}");
     assert!(has("args one two words"), "{report}");
