@@ -1,14 +1,22 @@
 #!/bin/sh
 # Runs inside the VM: load kdbus.ko, run the given commands one after the
-# other, unload the module and leave the verdict in the results directory.
-# usage: guest-module.sh RESULTS_DIR MODULE COMMAND_FILE...
-results=$1
-module=$2
-shift 2
+# other, unload the module and print the verdict on the console, framed by
+# markers the host parses (files written by the guest may not reach the host:
+# the guest overlays its own /tmp).
+# usage: guest-module.sh MODULE COMMAND_FILE...
+module=$1
+shift
+
+verdict() {
+	echo "@@kdbus-vmtest status $1"
+	echo "@@kdbus-vmtest dmesg-begin"
+	dmesg | sed -n '/kdbus-vmtest: loading/,$p'
+	echo "@@kdbus-vmtest dmesg-end"
+}
 
 # Only the kernel log from here on is judged.
 echo "kdbus-vmtest: loading $module" >/dev/kmsg
-insmod "$module" || { echo 125 >"$results/status"; dmesg >"$results/dmesg"; exit 0; }
+insmod "$module" || { verdict 125; exit 0; }
 
 status=0
 for cmd in "$@"; do
@@ -19,8 +27,6 @@ done
 sync
 sleep 1
 if ! rmmod kdbus; then
-	echo "rmmod kdbus failed" >"$results/rmmod"
-	lsmod | grep kdbus >>"$results/rmmod"
+	echo "@@kdbus-vmtest rmmod-failed $(lsmod | grep kdbus)"
 fi
-dmesg | sed -n '/kdbus-vmtest: loading/,$p' >"$results/dmesg"
-echo "$status" >"$results/status"
+verdict "$status"

@@ -1,6 +1,7 @@
-//! A module test run under virtme-ng: the guest sees the host's file system
-//! (read-write), so commands, module and results cross the VM boundary as
-//! plain files below the checkout (the guest's /tmp is its own tmpfs).
+//! A module test run under virtme-ng: the guest sees the host's file system,
+//! so commands and module cross the VM boundary as files written before the
+//! boot; the verdict comes back on the console, between `@@kdbus-vmtest`
+//! markers (guest writes may land in an overlay: its /tmp is its own).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -29,7 +30,40 @@ pub struct Verdict {
     rmmod_failure: Option<String>,
     trouble: Vec<String>,
     timed_out: bool,
-    results: PathBuf,
+    log_file: PathBuf,
+}
+
+/// What the guest script reported between its console markers.
+#[derive(Debug, Default, PartialEq)]
+struct GuestReport {
+    status: Option<i32>,
+    rmmod_failure: Option<String>,
+    dmesg: Vec<String>,
+}
+
+impl GuestReport {
+    fn parse(console: &[String]) -> GuestReport {
+        let mut report = GuestReport::default();
+        let mut in_dmesg = false;
+        for line in console {
+            // The serial console may add carriage returns.
+            let line = line.trim_end_matches('\r');
+            if in_dmesg {
+                if line == "@@kdbus-vmtest dmesg-end" {
+                    in_dmesg = false;
+                } else {
+                    report.dmesg.push(line.to_owned());
+                }
+            } else if let Some(s) = line.strip_prefix("@@kdbus-vmtest status ") {
+                report.status = s.trim().parse().ok();
+            } else if let Some(r) = line.strip_prefix("@@kdbus-vmtest rmmod-failed") {
+                report.rmmod_failure = Some(format!("rmmod kdbus failed:{r}"));
+            } else if line == "@@kdbus-vmtest dmesg-begin" {
+                in_dmesg = true;
+            }
+        }
+        report
+    }
 }
 
 impl ModuleRun<'_> {
@@ -49,7 +83,6 @@ impl ModuleRun<'_> {
         let mut guest = vec![
             "sh".to_owned(),
             script.display().to_string(),
-            results.display().to_string(),
             self.module.display().to_string(),
         ];
         for (i, command) in commands.iter().enumerate() {
@@ -113,25 +146,24 @@ impl ModuleRun<'_> {
             }
             let _ = rx.recv_timeout(Duration::from_millis(200));
         }
+        let mut console = Vec::new();
         for h in [out, err].into_iter().flatten() {
-            h.join().ok();
+            console.extend(h.join().unwrap_or_default());
         }
 
-        let status = std::fs::read_to_string(results.join("status"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok());
-        let rmmod_failure = std::fs::read_to_string(results.join("rmmod")).ok();
-        let log = std::fs::read_to_string(results.join("dmesg")).unwrap_or_default();
-        let trouble = dmesg::trouble(&log)
+        let guest = GuestReport::parse(&console);
+        let log_file = results.join("dmesg");
+        std::fs::write(&log_file, guest.dmesg.join("\n"))?;
+        let trouble = dmesg::trouble(&guest.dmesg.join("\n"))
             .into_iter()
             .map(str::to_owned)
             .collect();
         Ok(Verdict {
-            status,
-            rmmod_failure,
+            status: guest.status,
+            rmmod_failure: guest.rmmod_failure,
             trouble,
             timed_out,
-            results,
+            log_file,
         })
     }
 }
@@ -173,28 +205,35 @@ impl Verdict {
             for p in problems {
                 eprintln!("  - {p}");
             }
-            eprintln!(
-                "  (guest kernel log: {})",
-                self.results.join("dmesg").display()
-            );
+            eprintln!("  (guest kernel log: {})", self.log_file.display());
         }
     }
 }
 
+/// Copies the guest's output to ours as it comes (the kernel log frame is
+/// kept back: it is judged, and shown only on failure) and returns it.
 fn forward(
     stream: impl std::io::Read + Send + 'static,
     tick: mpsc::Sender<()>,
     to_stderr: bool,
-) -> thread::JoinHandle<()> {
+) -> thread::JoinHandle<Vec<String>> {
     thread::spawn(move || {
+        let mut lines = Vec::new();
+        let mut in_dmesg = false;
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if to_stderr {
+            let marker = line.trim_end_matches('\r');
+            let quiet = in_dmesg || marker.starts_with("@@kdbus-vmtest");
+            in_dmesg = (in_dmesg || marker == "@@kdbus-vmtest dmesg-begin")
+                && marker != "@@kdbus-vmtest dmesg-end";
+            if !quiet && to_stderr {
                 eprintln!("{line}");
-            } else {
+            } else if !quiet {
                 println!("{line}");
             }
+            lines.push(line);
             let _ = tick.send(());
         }
+        lines
     })
 }
 
@@ -234,7 +273,41 @@ fn shell_quote(arg: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shell_quote;
+    use super::{shell_quote, GuestReport};
+
+    #[test]
+    fn guest_report_is_read_from_the_console() {
+        let console: Vec<String> = [
+            "test result: ok. 1 passed\r",
+            "@@kdbus-vmtest rmmod-failed kdbus 16384 1",
+            "@@kdbus-vmtest status 0",
+            "@@kdbus-vmtest dmesg-begin",
+            "[ 1.0] kdbus-vmtest: loading kdbus.ko\r",
+            "[ 1.1] WARNING: at kmod/pool.c",
+            "@@kdbus-vmtest dmesg-end",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let report = GuestReport::parse(&console);
+        assert_eq!(report.status, Some(0));
+        assert_eq!(
+            report.rmmod_failure.as_deref(),
+            Some("rmmod kdbus failed: kdbus 16384 1")
+        );
+        assert_eq!(
+            report.dmesg,
+            [
+                "[ 1.0] kdbus-vmtest: loading kdbus.ko",
+                "[ 1.1] WARNING: at kmod/pool.c"
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_markers_mean_no_status() {
+        let report = GuestReport::parse(&["Kernel panic".to_owned()]);
+        assert_eq!(report.status, None);
+    }
 
     #[test]
     fn quoting_survives_the_shell() {
