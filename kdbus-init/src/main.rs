@@ -74,9 +74,13 @@ enum Cmd {
     },
     /// Wait until the bus is up (for init scripts that start kdbus-init in
     /// the background).
+    /// Returns at once when kdbus= does not ask for the bus.
     WaitReady {
         #[arg(long, default_value_t = 10)]
         timeout: u64,
+        /// The kdbus-init process to wait for (fail early if it exits).
+        #[arg(long)]
+        pid: Option<u32>,
     },
 }
 
@@ -92,7 +96,7 @@ fn main() -> ExitCode {
         Cmd::Run(args) => run(args),
         Cmd::Status { json } => status(json),
         Cmd::Follow { timeout } => follow(Duration::from_secs(timeout)),
-        Cmd::WaitReady { timeout } => wait_ready(Duration::from_secs(timeout)),
+        Cmd::WaitReady { timeout, pid } => wait_ready(Duration::from_secs(timeout), pid),
     }
 }
 
@@ -368,9 +372,25 @@ fn follow(timeout: Duration) -> ExitCode {
     ExitCode::from(1)
 }
 
-fn wait_ready(timeout: Duration) -> ExitCode {
+fn wait_ready(timeout: Duration, pid: Option<u32>) -> ExitCode {
+    if !BootOptions::from_proc().is_ok_and(|o| o.kdbus.enabled()) {
+        return ExitCode::SUCCESS;
+    }
     let start = Instant::now();
     while start.elapsed() < timeout {
+        if let Some(pid) = pid {
+            // Gone (or a zombie) without a bus: it failed and said why.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let dead = stat.is_empty()
+                || stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'));
+            if dead && state::read_status().is_err() {
+                eprintln!("kdbus-init: exited without setting up the bus (see the kernel log)");
+                return ExitCode::from(1);
+            }
+        }
         if let Ok(s) = state::read_status() {
             if s.saved.bus.is_some() && std::path::Path::new(&format!("/proc/{}", s.pid)).exists() {
                 return ExitCode::SUCCESS;

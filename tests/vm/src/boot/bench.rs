@@ -1,0 +1,80 @@
+//! The boot benchmark: kernel start to the switch into the real root
+//! (systemd's UserspaceTimestampMonotonic in the real root, i.e. the end of
+//! the initramfs), and initramfs size, with and without `--add kdbus` and
+//! `kdbus=1`, all in one run.
+
+use anyhow::Result;
+
+use super::initramfs::Flavour;
+use super::markers::Markers;
+use super::Env;
+
+pub fn run(env: &Env, runs: u32) -> Result<bool> {
+    let plain = env.initramfs(Flavour::Systemd, false)?;
+    let kdbus = env.initramfs(Flavour::Systemd, true)?;
+    let variants = [
+        ("without --add kdbus", &plain, ""),
+        ("--add kdbus, kdbus=0", &kdbus, "kdbus=0"),
+        ("--add kdbus, kdbus=1", &kdbus, "kdbus=1"),
+    ];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    let mut ok = true;
+    // Interleave the variants so that drift on a shared machine hits all.
+    for r in 0..runs {
+        for (i, (name, img, cmdline)) in variants.iter().enumerate() {
+            let console = env.boot(&format!("bench-{i}"), img, cmdline, false)?;
+            let m = Markers::parse(&console.lines);
+            match m.num("root", "userspace_us") {
+                Some(us) => {
+                    eprintln!(
+                        "bench: run {} {name}: switch-root after {:.2} s",
+                        r + 1,
+                        us as f64 / 1e6
+                    );
+                    times[i].push(us as f64 / 1e6);
+                }
+                None => {
+                    eprintln!(
+                        "bench: run {} {name}: no measurement (see {})",
+                        r + 1,
+                        env.console_log(&format!("bench-{i}")).display()
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
+    let size =
+        |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0) as f64 / 1048576.0;
+    let base = median(&times[0]);
+    println!("| initramfs | kdbus= | kernel start → switch-root (median of {runs}) | vs. without | initramfs (gzip) |");
+    println!("|---|---|---|---|---|");
+    for (i, (name, img, _)) in variants.iter().enumerate() {
+        let t = median(&times[i]);
+        println!(
+            "| {} | {} | {:.2} s | {:+.1} % | {:.2} MiB |",
+            if i == 0 { "plain" } else { "--add kdbus" },
+            name.rsplit(", ")
+                .next()
+                .filter(|_| i > 0)
+                .unwrap_or("absent"),
+            t,
+            (t / base - 1.0) * 100.0,
+            size(img)
+        );
+    }
+    println!(
+        "initramfs size added by --add kdbus: {:+.2} MiB (gzip)",
+        size(&kdbus) - size(&plain)
+    );
+    Ok(ok)
+}
+
+fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    s[s.len() / 2]
+}

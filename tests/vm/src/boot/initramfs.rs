@@ -1,0 +1,163 @@
+//! Initramfs images built with the host's dracut (Debian 12: dracut 059 and
+//! systemd 252, the same versions as in the guest root, so no chroot and no
+//! kernel inside the image are needed). Our dracut modules come from the
+//! checkout through a private dracutbasedir, the binaries and kdbus.ko from
+//! the build tree (KDBUS_BINDIR, KDBUS_KO): nothing is installed on the host.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+const SYSTEM_DRACUT: &str = "/usr/lib/dracut";
+
+/// Which init runs in the initramfs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flavour {
+    /// systemd in the initramfs (dracut's systemd modules).
+    Systemd,
+    /// dracut's own shell init, no systemd.
+    Shell,
+}
+
+impl Flavour {
+    fn modules(self) -> &'static str {
+        match self {
+            Flavour::Systemd => {
+                "base systemd systemd-initrd systemd-journald dracut-systemd rootfs-block kernel-modules fs-lib udev-rules shutdown"
+            }
+            Flavour::Shell => "base rootfs-block kernel-modules fs-lib udev-rules shutdown",
+        }
+    }
+}
+
+pub struct Inputs<'a> {
+    pub checkout: &'a Path,
+    pub kver: &'a str,
+    pub bindir: &'a Path,
+    pub kdbus_ko: &'a Path,
+    pub probe: &'a Path,
+}
+
+/// A dracut base directory: the system's, plus our modules.
+fn dracut_base(cache: &Path, checkout: &Path) -> Result<PathBuf> {
+    let base = cache.join("dracut");
+    if base.exists() {
+        std::fs::remove_dir_all(&base)?;
+    }
+    std::fs::create_dir_all(base.join("modules.d"))?;
+    for e in std::fs::read_dir(SYSTEM_DRACUT).context("read /usr/lib/dracut (run `make deps`)")? {
+        let e = e?;
+        if e.file_name() == "modules.d" {
+            continue;
+        }
+        std::os::unix::fs::symlink(e.path(), base.join(e.file_name()))?;
+    }
+    for e in std::fs::read_dir(Path::new(SYSTEM_DRACUT).join("modules.d"))? {
+        let e = e?;
+        std::os::unix::fs::symlink(e.path(), base.join("modules.d").join(e.file_name()))?;
+    }
+    std::os::unix::fs::symlink(
+        checkout.join("dracut/50kdbus"),
+        base.join("modules.d/50kdbus"),
+    )?;
+    std::os::unix::fs::symlink(
+        checkout.join("tests/vm/guest/90kdbustest"),
+        base.join("modules.d/90kdbustest"),
+    )?;
+    Ok(base)
+}
+
+fn hash_inputs(flavour: Flavour, with_kdbus: bool, inputs: &Inputs) -> Result<String> {
+    let mut h = DefaultHasher::new();
+    (flavour, with_kdbus, inputs.kver, 2u32).hash(&mut h);
+    if with_kdbus {
+        for f in ["kdbus-init", "kdbusctl", "switch-root"] {
+            std::fs::read(inputs.bindir.join(f))
+                .with_context(|| format!("read {}", inputs.bindir.join(f).display()))?
+                .hash(&mut h);
+        }
+        std::fs::read(inputs.kdbus_ko)?.hash(&mut h);
+        std::fs::read(inputs.probe)?.hash(&mut h);
+        for dir in ["dracut/50kdbus", "tests/vm/guest/90kdbustest"] {
+            let mut files: Vec<_> = std::fs::read_dir(inputs.checkout.join(dir))?
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            files.sort();
+            for f in files {
+                f.file_name().hash(&mut h);
+                std::fs::read(&f)?.hash(&mut h);
+            }
+        }
+    }
+    Ok(format!("{:016x}", h.finish()))
+}
+
+/// Builds (or finds in the cache) an initramfs; `with_kdbus` adds our
+/// module and the test module.
+pub fn build(cache: &Path, flavour: Flavour, with_kdbus: bool, inputs: &Inputs) -> Result<PathBuf> {
+    let tag = format!(
+        "initrd-{}-{}-{}.img",
+        match flavour {
+            Flavour::Systemd => "systemd",
+            Flavour::Shell => "shell",
+        },
+        if with_kdbus { "kdbus" } else { "plain" },
+        hash_inputs(flavour, with_kdbus, inputs)?
+    );
+    let out = cache.join(&tag);
+    if out.exists() {
+        return Ok(out);
+    }
+    std::fs::create_dir_all(cache)?;
+    let base = dracut_base(cache, inputs.checkout)?;
+    eprintln!("kdbus-vmtest: building {tag} with dracut");
+    let mut cmd = Command::new("dracut");
+    cmd.env("dracutbasedir", &base)
+        .env("KDBUS_BINDIR", inputs.bindir)
+        .env("KDBUS_KO", inputs.kdbus_ko)
+        .env("KDBUS_TEST_PROBE", inputs.probe)
+        .args([
+            "--force",
+            "--quiet",
+            "--no-hostonly",
+            "--no-hostonly-cmdline",
+            "--no-early-microcode",
+            "--gzip",
+        ])
+        .args(["--kver", inputs.kver])
+        .args(["-m", flavour.modules()])
+        .args(["--add-drivers", "virtio_blk virtio_pci ext4"]);
+    // Keep the host's own dracut configuration out of the test images.
+    let conf = cache.join("dracut.conf");
+    std::fs::write(&conf, "")?;
+    let confdir = cache.join("dracut.conf.d");
+    std::fs::create_dir_all(&confdir)?;
+    cmd.arg("--conf").arg(&conf).arg("--confdir").arg(&confdir);
+    if with_kdbus {
+        cmd.args(["--add", "kdbus kdbustest"]);
+    }
+    let part = cache.join(format!("{tag}.part"));
+    cmd.arg(&part);
+    let st = cmd.status().context("run dracut (run `make deps`)")?;
+    if !st.success() {
+        bail!("dracut failed ({st}) building {tag}: see its output above");
+    }
+    std::fs::rename(&part, &out)?;
+    Ok(out)
+}
+
+/// Removes cached images that are not in `keep`.
+pub fn prune(cache: &Path, keep: &[PathBuf]) {
+    if let Ok(rd) = std::fs::read_dir(cache) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("initrd-") && !keep.contains(&e.path()) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}

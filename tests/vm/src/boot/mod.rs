@@ -1,0 +1,260 @@
+//! Full boots under QEMU: a real Debian 12 root disk, a `dracut --add kdbus`
+//! initramfs, and the scenarios of `scenarios.rs`, judged from the serial
+//! console.
+
+pub mod bench;
+pub mod demo;
+pub mod image;
+pub mod initramfs;
+pub mod markers;
+pub mod qemu;
+pub mod scenarios;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::kernel::Kernel;
+use initramfs::Flavour;
+use scenarios::{Outcome, Scenario};
+
+pub struct Env {
+    pub checkout: PathBuf,
+    pub kernel: Kernel,
+    pub timeout: Duration,
+    pub echo: bool,
+    cache: PathBuf,
+    bindir: PathBuf,
+    probe: PathBuf,
+    kdbus_ko: PathBuf,
+    base: PathBuf,
+    results: PathBuf,
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+impl Env {
+    /// Builds the release binaries and the root image (cached).
+    pub fn prepare(checkout: &Path, kernel: Kernel, timeout: Duration, echo: bool) -> Result<Env> {
+        let kdbus_ko = checkout.join("kmod/kdbus.ko");
+        kernel.check_module(&kdbus_ko)?;
+        let st = Command::new(cargo())
+            .current_dir(checkout)
+            .args([
+                "build",
+                "--release",
+                "-q",
+                "-p",
+                "kdbus-init",
+                "-p",
+                "switch-root",
+                "-p",
+                "kdbusctl",
+            ])
+            .args(["-p", "kdbus-vmtest", "--bin", "kdbus-boot-probe"])
+            .status()
+            .context("run cargo")?;
+        if !st.success() {
+            bail!("building the release binaries failed");
+        }
+        let bindir = checkout.join("target/release");
+        let cache = checkout.join("build/boot");
+        let base = image::base(&cache)?;
+        let results = checkout.join("target/vmtest/boot");
+        std::fs::create_dir_all(&results)?;
+        Ok(Env {
+            checkout: checkout.to_path_buf(),
+            kernel,
+            timeout,
+            echo,
+            probe: bindir.join("kdbus-boot-probe"),
+            cache,
+            bindir,
+            kdbus_ko,
+            base,
+            results,
+        })
+    }
+
+    pub fn initramfs(&self, flavour: Flavour, with_kdbus: bool) -> Result<PathBuf> {
+        initramfs::build(
+            &self.cache,
+            flavour,
+            with_kdbus,
+            &initramfs::Inputs {
+                checkout: &self.checkout,
+                kver: &self.kernel.release,
+                bindir: &self.bindir,
+                kdbus_ko: &self.kdbus_ko,
+                probe: &self.probe,
+            },
+        )
+    }
+
+    /// Boots once; returns the console.
+    pub fn boot(
+        &self,
+        name: &str,
+        initrd: &Path,
+        cmdline: &str,
+        shell: bool,
+    ) -> Result<qemu::Console> {
+        let dir = self.results.join(name);
+        std::fs::create_dir_all(&dir)?;
+        let g = self.checkout.join("tests/vm/guest");
+        let add = |from: PathBuf, to: &str, mode: u32| image::Add {
+            from,
+            to: to.to_owned(),
+            mode,
+        };
+        let adds = vec![
+            add(
+                self.bindir.join("kdbus-init"),
+                "/usr/sbin/kdbus-init",
+                0o755,
+            ),
+            add(self.bindir.join("kdbusctl"), "/usr/bin/kdbusctl", 0o755),
+            add(
+                self.bindir.join("switch-root"),
+                "/usr/lib/kdbus/switch-root",
+                0o755,
+            ),
+            add(
+                self.checkout.join("dracut/50kdbus/kdbus-init.service"),
+                "/usr/lib/systemd/system/kdbus-init.service",
+                0o644,
+            ),
+            add(
+                self.probe.clone(),
+                "/usr/lib/kdbus-test/kdbus-boot-probe",
+                0o755,
+            ),
+            add(
+                g.join("root/kdbus-test-root.service"),
+                "/etc/systemd/system/kdbus-test-root.service",
+                0o644,
+            ),
+            add(
+                g.join("root/kdbus-test-late.service"),
+                "/etc/systemd/system/kdbus-test-late.service",
+                0o644,
+            ),
+            add(
+                g.join("90kdbustest/org.kdbus.test.Late.service"),
+                "/usr/share/dbus-1/system-services/org.kdbus.test.Late.service",
+                0o644,
+            ),
+            add(
+                initrd.to_path_buf(),
+                &format!("/boot/initrd.img-{}", self.kernel.release),
+                0o644,
+            ),
+        ];
+        let links = [(
+            "/etc/systemd/system/multi-user.target.wants/kdbus-test-root.service",
+            "/etc/systemd/system/kdbus-test-root.service",
+        )];
+        let disk = image::disk(&self.base, &dir, &adds, &links)?;
+        let mut responses = Vec::new();
+        if shell {
+            responses.push((
+                scenarios::SHELL_PROMPT.to_owned(),
+                scenarios::SHELL_INPUT.to_owned(),
+            ));
+            responses.push((scenarios::SHELL_DONE.to_owned(), "exit\n".to_owned()));
+        }
+        let full = format!(
+            "root=/dev/vda rw console=ttyS0,115200 panic=-1 rd.shell=0 rd.emergency=poweroff \
+             systemd.show_status=1 {cmdline}"
+        );
+        let boot = qemu::Boot {
+            kernel: &self.kernel.image,
+            initrd,
+            disk: &disk,
+            cmdline: full,
+            timeout: self.timeout,
+            log: dir.join("console.log"),
+            responses,
+            echo: self.echo,
+        };
+        let console = boot.run()?;
+        let _ = std::fs::remove_file(&disk);
+        Ok(console)
+    }
+
+    pub fn console_log(&self, name: &str) -> PathBuf {
+        self.results.join(name).join("console.log")
+    }
+}
+
+/// Runs the named scenarios (all if empty); true if none failed.
+pub fn run(env: &Env, names: &[String]) -> Result<bool> {
+    let all = scenarios::all();
+    let chosen: Vec<&Scenario> = if names.is_empty() {
+        all.iter().collect()
+    } else {
+        let mut v = Vec::new();
+        for n in names {
+            match all.iter().find(|s| s.name == n) {
+                Some(s) => v.push(s),
+                None => bail!(
+                    "no boot scenario '{n}' (known: {})",
+                    all.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                ),
+            }
+        }
+        v
+    };
+    let mut images = Vec::new();
+    let (mut passed, mut failed, mut pending) = (0, 0, 0);
+    let mut failed_scenarios = Vec::new();
+    for s in chosen {
+        let initrd = env.initramfs(s.flavour, true)?;
+        images.push(initrd.clone());
+        eprintln!("== boot {}: {}", s.name, s.about);
+        let console = env.boot(s.name, &initrd, s.cmdline, s.shell)?;
+        let checks = s.evaluate(&console);
+        let mut bad = false;
+        for c in &checks {
+            match &c.outcome {
+                Outcome::Pass => {
+                    passed += 1;
+                    eprintln!("   ok       {}", c.name);
+                }
+                Outcome::Pending(why) => {
+                    pending += 1;
+                    eprintln!("   PENDING  {} ({why})", c.name);
+                }
+                Outcome::Fail(why) => {
+                    failed += 1;
+                    bad = true;
+                    eprintln!(
+                        "   FAIL     {}\n            {}",
+                        c.name,
+                        why.replace('\n', "\n            ")
+                    );
+                }
+            }
+        }
+        eprintln!(
+            "-> {}: {} in {:.1} s (console: {})",
+            s.name,
+            if bad { "FAIL" } else { "PASS" },
+            console.elapsed.as_secs_f64(),
+            env.console_log(s.name).display()
+        );
+        if bad {
+            failed_scenarios.push(s.name);
+        }
+    }
+    initramfs::prune(&env.cache, &images);
+    if !failed_scenarios.is_empty() {
+        eprintln!("failed scenarios: {}", failed_scenarios.join(", "));
+    }
+    println!("boot: {passed} passed, {failed} failed, {pending} skipped");
+    Ok(failed == 0)
+}
