@@ -9,9 +9,12 @@
 //! wait in the [`Kmsg`] queue and are written later (also across a re-exec,
 //! see [`LogState`]) rather than being dropped by the kernel.
 //!
-//! Whether journald answers is probed with an empty datagram to its socket
-//! before every record (tracing-journald ignores send errors, so it cannot
-//! tell us itself). The journald path hands the event to `tracing-journald`,
+//! Whether journald answers is probed before every record (tracing-journald
+//! ignores send errors, so it cannot tell us itself): journald must accept a
+//! connection on its own Varlink socket, which it binds itself when it runs
+//! (the datagram socket is held by PID 1 from early on, so a datagram
+//! would be accepted, and queued unread, long before journald starts), and
+//! its datagram socket must take an empty probe datagram. The journald path hands the event to `tracing-journald`,
 //! which writes structured fields (`PRIORITY`, `CODE_FILE`, `TARGET`, the
 //! event's fields...). Events inside spans always take the kmsg path:
 //! tracing-journald needs to have seen a span's creation to format it.
@@ -31,6 +34,8 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::kmsg::{self, Kmsg};
 
 pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+/// Bound by journald itself while it runs (v245+).
+pub const JOURNAL_VARLINK: &str = "/run/systemd/journal/io.systemd.journal";
 
 /// Where records go right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +70,7 @@ struct Router {
     kmsg: Option<Kmsg>,
     journal: Option<tracing_journald::Layer>,
     journal_socket: PathBuf,
+    journal_varlink: PathBuf,
     probe: Option<UnixDatagram>,
     also_stderr: bool,
     max_level: Level,
@@ -75,6 +81,9 @@ struct Router {
 impl Router {
     /// Does journald take datagrams right now?
     fn journal_answers(&mut self) -> bool {
+        if std::os::unix::net::UnixStream::connect(&self.journal_varlink).is_err() {
+            return false;
+        }
         if self.probe.is_none() {
             self.probe = UnixDatagram::unbound().ok();
         }
@@ -150,6 +159,8 @@ pub struct LogConfig {
     pub max_level: Level,
     /// Journald's datagram socket (tests use their own).
     pub journal_socket: PathBuf,
+    /// The socket journald binds itself while it runs.
+    pub journal_varlink: PathBuf,
     /// Use /dev/kmsg (false in tests).
     pub use_kmsg: bool,
 }
@@ -161,6 +172,7 @@ impl LogConfig {
             also_stderr: false,
             max_level: Level::INFO,
             journal_socket: PathBuf::from(JOURNAL_SOCKET),
+            journal_varlink: PathBuf::from(JOURNAL_VARLINK),
             use_kmsg: true,
         }
     }
@@ -193,6 +205,7 @@ impl BootLog {
                 kmsg,
                 journal: None,
                 journal_socket: config.journal_socket,
+                journal_varlink: config.journal_varlink,
                 probe: None,
                 also_stderr: config.also_stderr,
                 max_level: config.max_level,
@@ -349,10 +362,11 @@ mod tests {
     use std::os::unix::net::UnixDatagram;
     use tracing_subscriber::layer::SubscriberExt;
 
-    fn test_log(socket: PathBuf) -> BootLog {
+    fn test_log(socket: PathBuf, varlink: PathBuf) -> BootLog {
         let mut c = LogConfig::new("bootenv-test");
         c.use_kmsg = false;
         c.journal_socket = socket;
+        c.journal_varlink = varlink;
         BootLog::new(c, None)
     }
 
@@ -361,20 +375,27 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bootenv-log-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let sock = dir.join("socket");
-        let log = test_log(sock.clone());
+        let varlink = dir.join("varlink");
+        let log = test_log(sock.clone(), varlink.clone());
         let sub = tracing_subscriber::registry().with(log.clone());
         tracing::subscriber::with_default(sub, || {
             tracing::info!("before journald");
             assert_eq!(log.snapshot().0, Sink::Stderr);
 
+            // The datagram socket alone (held by PID 1 before journald
+            // runs) does not count as journald answering.
             let server = UnixDatagram::bind(&sock).unwrap();
+            server.set_nonblocking(true).unwrap();
+            tracing::info!("socket there, journald not running");
+            let mut buf = [0u8; 64];
+            assert!(server.recv(&mut buf).is_err(), "no probe without journald");
+
+            let _journald = std::os::unix::net::UnixListener::bind(&varlink).unwrap();
             // A listener on our path is not journald's, so the tracing-journald
             // layer (hard-wired to the system path) may not come up on a
             // host without journald; what we check is that the probe follows
             // the socket.
             tracing::info!("journald up");
-            let mut buf = [0u8; 64];
-            server.set_nonblocking(true).unwrap();
             assert_eq!(server.recv(&mut buf).unwrap(), 0, "probe datagram");
             drop(server);
             std::fs::remove_file(&sock).unwrap();

@@ -91,11 +91,64 @@ fn check(out: &Out) {
         "oldroot_mounts",
         mountinfo.lines().filter(|l| l.contains("oldroot")).count(),
     );
-    let Some(status) = read_json(STATUS) else {
-        out.mark("status", "missing");
-        out.mark("end", out.phase.as_str());
-        return;
+    let emitted = match read_json(STATUS) {
+        Some(status) => report_status(out, &status),
+        None => {
+            out.mark("status", "missing");
+            0
+        }
     };
+    match out.phase.as_str() {
+        "initrd" => {
+            if let Some(v) = run(
+                "systemctl",
+                &[
+                    "show",
+                    "-p",
+                    "ExecMainStartTimestampMonotonic",
+                    "--value",
+                    "systemd-journald.service",
+                ],
+            ) {
+                out.mark("journald_start_us", v.trim());
+            }
+        }
+        "root" => {
+            // systemd: when the real root's userspace started (the end of
+            // the initramfs), from kernel start.
+            if let Some(v) = run(
+                "systemctl",
+                &["show", "-p", "UserspaceTimestampMonotonic", "--value"],
+            ) {
+                out.mark("userspace_us", v.trim());
+            }
+            if emitted > 0 {
+                journal_check(out, emitted);
+            }
+            if let Some(v) = run(
+                "systemctl",
+                &["list-units", "--failed", "--plain", "--no-legend"],
+            ) {
+                out.mark(
+                    "failed_units",
+                    v.lines().filter(|l| !l.trim().is_empty()).count(),
+                );
+                for l in v.lines().filter(|l| !l.trim().is_empty()) {
+                    out.mark("failed_unit", l.split_whitespace().next().unwrap_or("?"));
+                }
+            }
+            if let Some(v) = run("systemctl", &["is-active", "kdbus-init.service"]) {
+                out.mark("unit_state", v.trim());
+            }
+        }
+        _ => {}
+    }
+    out.mark("end", out.phase.as_str());
+}
+
+/// Reports kdbus-init's published status; returns how many log records it
+/// says it emitted.
+fn report_status(out: &Out, status: &serde_json::Value) -> u64 {
     out.mark("status", "present");
     let pid = status["pid"].as_u64().unwrap_or(0);
     out.mark("pid", pid);
@@ -207,50 +260,7 @@ fn check(out: &Out) {
     out.mark("log_to_kmsg", log["to_kmsg"].as_u64().unwrap_or(0));
     out.mark("log_to_journal", log["to_journal"].as_u64().unwrap_or(0));
     out.mark("log_sink", status["log_sink"].as_str().unwrap_or("?"));
-    match out.phase.as_str() {
-        "initrd" => {
-            if let Some(v) = run(
-                "systemctl",
-                &[
-                    "show",
-                    "-p",
-                    "ExecMainStartTimestampMonotonic",
-                    "--value",
-                    "systemd-journald.service",
-                ],
-            ) {
-                out.mark("journald_start_us", v.trim());
-            }
-        }
-        "root" => {
-            // systemd: when the real root's userspace started (the end of
-            // the initramfs), from kernel start.
-            if let Some(v) = run(
-                "systemctl",
-                &["show", "-p", "UserspaceTimestampMonotonic", "--value"],
-            ) {
-                out.mark("userspace_us", v.trim());
-            }
-            journal_check(out, emitted);
-            if let Some(v) = run(
-                "systemctl",
-                &["list-units", "--failed", "--plain", "--no-legend"],
-            ) {
-                out.mark(
-                    "failed_units",
-                    v.lines().filter(|l| !l.trim().is_empty()).count(),
-                );
-                for l in v.lines().filter(|l| !l.trim().is_empty()) {
-                    out.mark("failed_unit", l.split_whitespace().next().unwrap_or("?"));
-                }
-            }
-            if let Some(v) = run("systemctl", &["is-active", "kdbus-init.service"]) {
-                out.mark("unit_state", v.trim());
-            }
-        }
-        _ => {}
-    }
-    out.mark("end", out.phase.as_str());
+    emitted
 }
 
 /// Every record kdbus-init emitted (to kmsg or to journald) must be in

@@ -38,7 +38,7 @@ pub fn recipe_hash() -> String {
 /// The cached base root (a tar made by mmdebstrap), built if missing.
 pub fn base(cache: &Path) -> Result<PathBuf> {
     let tar = cache.join(format!("root-{}.tar", recipe_hash()));
-    if tar.exists() {
+    if tar.is_file() {
         return Ok(tar);
     }
     std::fs::create_dir_all(cache)?;
@@ -46,7 +46,8 @@ pub fn base(cache: &Path) -> Result<PathBuf> {
         "kdbus-vmtest: building the Debian 12 root image (mmdebstrap, ~1 min, cached in {})",
         cache.display()
     );
-    let tmp = tar.with_extension("tar.part");
+    // mmdebstrap picks the output format from the name: keep ".tar".
+    let tmp = cache.join(format!("root-{}.part.tar", recipe_hash()));
     let status = Command::new("mmdebstrap")
         .args(["--variant=minbase", "--quiet"])
         .arg(format!("--include={PACKAGES}"))
@@ -62,7 +63,11 @@ pub fn base(cache: &Path) -> Result<PathBuf> {
     // Older bases are of no use any more.
     for e in std::fs::read_dir(cache)?.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("root-") && name.ends_with(".tar") && e.path() != tar {
+        if name.starts_with("root-")
+            && name.ends_with(".tar")
+            && e.path() != tar
+            && e.path().is_file()
+        {
             let _ = std::fs::remove_file(e.path());
         }
     }

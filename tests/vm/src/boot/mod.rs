@@ -42,24 +42,20 @@ impl Env {
     pub fn prepare(checkout: &Path, kernel: Kernel, timeout: Duration, echo: bool) -> Result<Env> {
         let kdbus_ko = checkout.join("kmod/kdbus.ko");
         kernel.check_module(&kdbus_ko)?;
-        let st = Command::new(cargo())
-            .current_dir(checkout)
-            .args([
-                "build",
-                "--release",
-                "-q",
-                "-p",
-                "kdbus-init",
-                "-p",
-                "switch-root",
-                "-p",
-                "kdbusctl",
-            ])
-            .args(["-p", "kdbus-vmtest", "--bin", "kdbus-boot-probe"])
-            .status()
-            .context("run cargo")?;
-        if !st.success() {
-            bail!("building the release binaries failed");
+        // `--bin` applies to every package of one invocation: two runs.
+        for args in [
+            &["-p", "kdbus-init", "-p", "switch-root", "-p", "kdbusctl"][..],
+            &["-p", "kdbus-vmtest", "--bin", "kdbus-boot-probe"][..],
+        ] {
+            let st = Command::new(cargo())
+                .current_dir(checkout)
+                .args(["build", "--release", "-q"])
+                .args(args)
+                .status()
+                .context("run cargo")?;
+            if !st.success() {
+                bail!("building the release binaries failed");
+            }
         }
         let bindir = checkout.join("target/release");
         let cache = checkout.join("build/boot");

@@ -234,7 +234,7 @@ fn kdbus_on(c: &mut Checks) {
     }
     module_and_mount(c, "initrd");
     // The first kdbus-init lines come before journald starts.
-    let first = c.console_index("kdbus-init");
+    let first = c.console_index("kdbus-init[");
     let journald = c.console_index("Journal Service");
     c.base(
         "initrd: kdbus-init's first log lines are on the console before journald starts",
