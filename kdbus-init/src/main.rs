@@ -135,9 +135,12 @@ fn run(args: RunArgs) -> ExitCode {
         console(&w);
         warn!("{w}");
         log.flush();
+        notify_ready();
         return ExitCode::SUCCESS;
     }
     if !cmdline.kdbus.enabled() {
+        // Type=notify: an exit without READY would count as a failure.
+        notify_ready();
         if args.foreground {
             eprintln!(
                 "kdbus-init: kdbus is {} on the kernel command line: nothing to do",
@@ -182,10 +185,15 @@ fn run(args: RunArgs) -> ExitCode {
             error!("{msg}; the boot continues without the bus");
             console(&format!("{msg}; the boot continues without the bus"));
             log.flush();
-            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            notify_ready();
             ExitCode::from(1)
         }
     }
+}
+
+/// Tells systemd we are done starting (no-op without $NOTIFY_SOCKET).
+fn notify_ready() {
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 }
 
 fn services_dir(args: &RunArgs, cmdline: &BootOptions) -> PathBuf {

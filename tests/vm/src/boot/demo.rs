@@ -91,6 +91,10 @@ pub fn run(env: &Env) -> Result<bool> {
             println!("           problem: {p}");
         }
     }
+    println!("kdbus-init's records on the console (from kmsg):");
+    for l in console.lines.iter().filter(|l| l.contains("kdbus-init[")).take(20) {
+        println!("    {}", l.trim());
+    }
     let checks = scenario.evaluate(&console);
     let failed: Vec<_> = checks
         .iter()
@@ -115,12 +119,15 @@ pub fn run(env: &Env) -> Result<bool> {
         console.elapsed.as_secs_f64(),
         env.console_log("demo").display()
     );
+    // The demo is about showing the bus: a check that could not run
+    // because a piece is missing is not a pass.
+    let pass = failed.is_empty() && pending.is_empty();
     println!(
-        "{} ({} checks passed, {} failed, {} pending)",
-        if failed.is_empty() { "PASS" } else { "FAIL" },
+        "{} ({} checks passed, {} failed, {} could not run yet)",
+        if pass { "PASS" } else { "FAIL" },
         checks.len() - failed.len() - pending.len(),
         failed.len(),
         pending.len()
     );
-    Ok(failed.is_empty())
+    Ok(pass)
 }
