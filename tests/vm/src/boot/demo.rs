@@ -92,7 +92,12 @@ pub fn run(env: &Env) -> Result<bool> {
         }
     }
     println!("kdbus-init's records on the console (from kmsg):");
-    for l in console.lines.iter().filter(|l| l.contains("kdbus-init[")).take(20) {
+    for l in console
+        .lines
+        .iter()
+        .filter(|l| l.contains("kdbus-init["))
+        .take(20)
+    {
         println!("    {}", l.trim());
     }
     let checks = scenario.evaluate(&console);
