@@ -116,6 +116,14 @@ fn assert_followed(stdout: &str, report: &str) {
     assert!(has("root_link /"), "{report}");
     assert!(has("deleted_maps 0"), "{report}");
     assert!(stdout.contains("STATUS kdbus-init pid"), "{report}");
+    // And on into the shutdown root.
+    assert!(
+        has("shutdown exe is the shutdown root's binary: yes"),
+        "{report}"
+    );
+    assert!(has("shutdown root_link /"), "{report}");
+    assert!(has("shutdown oldroot refs 0"), "{report}");
+    assert!(has("shutdown \"root\": \"shutdown-root\""), "{report}");
 }
 
 #[test]
@@ -129,6 +137,7 @@ fn kdbus_init_follows_switch_root() {
     // One phase from the first image, one after the re-exec; state and
     // log counters carried over.
     assert!(checks(&stdout).contains(&"history 2"), "{report}");
+    assert!(checks(&stdout).contains(&"shutdown history 3"), "{report}");
     assert!(
         stdout.contains("STATUS problem: carried-over-marker"),
         "{report}"

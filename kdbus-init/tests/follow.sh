@@ -3,7 +3,10 @@
 # initramfs with kdbus-init running (resumed from the state blob on fd 3,
 # without a bus: the host kernel has no kdbus), then switches to a new root
 # with switch-root, whose init checks that kdbus-init followed: it must run
-# from the new root's binary, with the state carried over.
+# from the new root's binary, with the state carried over. Then it plays
+# systemd-shutdown: pivot_root into /run/initramfs with the old root kept at
+# /oldroot; kdbus-init must move to the shutdown root's binary and keep
+# nothing of /oldroot.
 # usage: follow.sh KDBUS_INIT SWITCH_ROOT BUSYBOX WORKDIR
 set -eu
 kdbus_init=$1 switch_root=$2 busybox=$3 work=$4
@@ -17,7 +20,7 @@ mount -t tmpfs ird "$ird"
 populate() { # root
 	mkdir -p "$1/bin" "$1/usr/sbin" "$1/etc" "$1/dev" "$1/proc" "$1/sys" "$1/run"
 	cp "$busybox" "$1/bin/busybox"
-	for app in sh sleep cat grep ls echo test kill readlink mount sed tr cut mknod; do ln -sf busybox "$1/bin/$app"; done
+	for app in sh sleep cat grep ls echo test kill readlink mount sed tr cut mknod pivot_root cp mkdir; do ln -sf busybox "$1/bin/$app"; done
 	cp "$kdbus_init" "$1/usr/sbin/kdbus-init"
 	for lib in $(ldd "$kdbus_init" "$switch_root" | grep -v ':$' | grep -o '/[^ ]*' | sort -u); do
 		mkdir -p "$1$(dirname "$lib")"
@@ -30,7 +33,9 @@ cp "$switch_root" "$ird/usr/sbin/switch-root"
 mkdir -p "$ird/sysroot"
 mount -t tmpfs newroot "$ird/sysroot"
 populate "$ird/sysroot"
-mkdir -p "$ird/sysroot/sbin"
+mkdir -p "$ird/sysroot/sbin" "$ird/sysroot/shutdown-root"
+populate "$ird/sysroot/shutdown-root"
+touch "$ird/sysroot/shutdown-root/etc/initrd-release"
 
 cat >"$ird/stage1" <<'STAGE1'
 #!/bin/sh
@@ -63,8 +68,43 @@ echo "CHECK root_link $(readlink /proc/$pid/root)"
 echo "CHECK deleted_maps $(grep -c '(deleted)' /proc/$pid/maps)"
 echo "CHECK history $(grep -c '"since_us"' /run/kdbus/kdbus-init.json)"
 /usr/sbin/kdbus-init status | sed 's/^/STATUS /'
-cat /run/kdbus-init.err 2>/dev/null | sed 's/^/STDERR /'
+
+# The shutdown root: a copy of the initramfs in /run/initramfs.
+mkdir -p /run/initramfs
+mount --bind /run/initramfs /run/initramfs
+cp -a /shutdown-root/. /run/initramfs/
+mkdir -p /run/initramfs/oldroot
+# As systemd-shutdown does: /proc and /run bound into the new root.
+mount --bind /proc /run/initramfs/proc
+mount --bind /run /run/initramfs/run
+cd /run/initramfs
+pivot_root . oldroot
+# systemd-shutdown then execs /shutdown; dracut's moves the API file
+# systems away from /oldroot and runs the pre-shutdown hooks.
+exec /bin/sh /shutdown
 INIT
+cat >"$ird/sysroot/shutdown-root/shutdown" <<'SHUTDOWN'
+#!/bin/sh
+# As dracut's /shutdown does before its hooks and its killing.
+for i in sys proc run dev; do
+	mkdir -p /oldsys/$i
+	mount --move /oldroot/$i /oldsys/$i 2>/dev/null || true
+done
+pid=$(cat /run/kdbus/kdbus-init.pid)
+i=0
+until [ /proc/$pid/exe -ef /usr/sbin/kdbus-init ] || [ $i -ge 100 ]; do sleep 0.05; i=$((i+1)); done
+echo "CHECK shutdown exe is the shutdown root's binary: $([ /proc/$pid/exe -ef /usr/sbin/kdbus-init ] && echo yes)"
+echo "CHECK shutdown root_link $(readlink /proc/$pid/root)"
+echo "CHECK shutdown oldroot refs $(ls -l /proc/$pid/ /proc/$pid/fd/ 2>/dev/null | grep -c oldroot)"
+ls -l /proc/$pid/ /proc/$pid/fd/ 2>/dev/null | grep oldroot | sed 's/^/OLDROOT /' 
+i=0
+until grep -q '"root": "shutdown-root"' /run/kdbus/kdbus-init.json 2>/dev/null || [ $i -ge 100 ]; do
+	sleep 0.05; i=$((i+1))
+done
+echo "CHECK shutdown $(grep -o '"root": "[a-z-]*"' /run/kdbus/kdbus-init.json | head -1)"
+echo "CHECK shutdown history $(grep -c '"since_us"' /run/kdbus/kdbus-init.json)"
+SHUTDOWN
+chmod 755 "$ird/sysroot/shutdown-root/shutdown"
 chmod 755 "$ird/sysroot/sbin/init"
 
 exec chroot "$ird" /stage1
