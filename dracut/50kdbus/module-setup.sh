@@ -35,17 +35,19 @@ installkernel() {
 
 _kdbus_bin() {
     # $1: name, $2: installed path
-    if [[ -n $KDBUS_BINDIR ]]; then
-        inst_simple "$KDBUS_BINDIR/$1" "$2" || dfatal "kdbus: $KDBUS_BINDIR/$1 is missing (build it first)"
-    else
-        inst_simple "$2" "$2" || dfatal "kdbus: $2 is missing (run \`make install\`)"
-    fi
+    local src
+    case $1 in
+        kdbus-init) src=/usr/sbin/kdbus-init ;;
+        kdbusctl) src=/usr/bin/kdbusctl ;;
+        switch-root) src=/usr/lib/kdbus/switch-root ;;
+    esac
+    [[ -n $KDBUS_BINDIR ]] && src=$KDBUS_BINDIR/$1
+    inst_binary "$src" "$2" || dfatal "kdbus: $src is missing (run \`make install\`, or build it first)"
 }
 
 install() {
     _kdbus_bin kdbus-init /usr/sbin/kdbus-init
     _kdbus_bin kdbusctl /usr/bin/kdbusctl
-    _kdbus_bin switch-root /usr/lib/kdbus/switch-root
     inst_multiple modprobe setsid
 
     # Names that may be activated before the real root is there: queued on
@@ -61,15 +63,12 @@ install() {
         $SYSTEMCTL -q --root "$initdir" add-wants initrd.target kdbus-init.service
     else
         inst_hook cmdline 01 "$moddir/kdbus-start.sh"
-        # Ours first: 99base's `inst_multiple switch_root` then finds it
-        # installed and keeps it.
+        # Ours first, as switch_root: 99base's `inst_multiple switch_root`
+        # then finds it installed and keeps it. (With systemd, PID 1 does
+        # the switch itself.)
         local sr
         sr=$(command -v switch_root)
-        if [[ -n $KDBUS_BINDIR ]]; then
-            inst_simple "$KDBUS_BINDIR/switch-root" "${sr:-/usr/sbin/switch_root}"
-        else
-            inst_simple /usr/lib/kdbus/switch-root "${sr:-/usr/sbin/switch_root}"
-        fi
+        _kdbus_bin switch-root "${sr:-/usr/sbin/switch_root}"
     fi
     inst_hook pre-shutdown 10 "$moddir/kdbus-shutdown.sh"
 }

@@ -72,7 +72,7 @@ enum Cmd {
     /// and without `--add kdbus` and `kdbus=1`.
     Bench {
         /// Boots per variant.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 5)]
         runs: u32,
         #[arg(long, default_value_t = 300)]
         boot_timeout: u64,

@@ -5,13 +5,13 @@
 
 use anyhow::Result;
 
-use super::initramfs::Flavour;
+use super::initramfs::{Content, Flavour};
 use super::markers::Markers;
 use super::Env;
 
 pub fn run(env: &Env, runs: u32) -> Result<bool> {
-    let plain = env.initramfs(Flavour::Systemd, false)?;
-    let kdbus = env.initramfs(Flavour::Systemd, true)?;
+    let plain = env.initramfs(Flavour::Systemd, Content::Plain)?;
+    let kdbus = env.initramfs(Flavour::Systemd, Content::Kdbus)?;
     let variants = [
         ("without --add kdbus", &plain, ""),
         ("--add kdbus, kdbus=0", &kdbus, "kdbus=0"),
@@ -76,5 +76,10 @@ fn median(v: &[f64]) -> f64 {
     }
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    s[s.len() / 2]
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use super::initramfs::Flavour;
+use super::initramfs::{Content, Flavour};
 use super::markers::Markers;
 use super::scenarios::{self, Outcome};
 use super::Env;
@@ -13,7 +13,7 @@ pub fn run(env: &Env) -> Result<bool> {
         .into_iter()
         .find(|s| s.name == "kdbus-on")
         .expect("kdbus-on scenario");
-    let initrd = env.initramfs(Flavour::Systemd, true)?;
+    let initrd = env.initramfs(Flavour::Systemd, Content::KdbusTest)?;
     let size = std::fs::metadata(&initrd).map(|m| m.len()).unwrap_or(0);
     println!(
         "demo: booting {} with kdbus=1 (initramfs {:.1} MiB, QEMU/TCG)",

@@ -48,10 +48,15 @@ pub fn base(cache: &Path) -> Result<PathBuf> {
     );
     // mmdebstrap picks the output format from the name: keep ".tar".
     let tmp = cache.join(format!("root-{}.part.tar", recipe_hash()));
+    // A hook that names an executable file is run with the root as $1.
+    let hook = cache.join("customize.sh");
+    std::fs::write(&hook, format!("#!/bin/sh\n{CUSTOMIZE}"))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))?;
     let status = Command::new("mmdebstrap")
         .args(["--variant=minbase", "--quiet"])
         .arg(format!("--include={PACKAGES}"))
-        .arg(format!("--customize-hook={CUSTOMIZE}"))
+        .arg(format!("--customize-hook={}", hook.display()))
         .args(["bookworm"])
         .arg(&tmp)
         .status()

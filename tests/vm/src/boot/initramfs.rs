@@ -96,16 +96,31 @@ fn hash_inputs(flavour: Flavour, with_kdbus: bool, inputs: &Inputs) -> Result<St
     Ok(format!("{:016x}", h.finish()))
 }
 
-/// Builds (or finds in the cache) an initramfs; `with_kdbus` adds our
-/// module and the test module.
-pub fn build(cache: &Path, flavour: Flavour, with_kdbus: bool, inputs: &Inputs) -> Result<PathBuf> {
+/// What goes into an initramfs besides dracut's own modules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Content {
+    /// Nothing of ours.
+    Plain,
+    /// `--add kdbus`, as a user builds it.
+    Kdbus,
+    /// `--add kdbus` plus the test module (probe, test service file).
+    KdbusTest,
+}
+
+/// Builds (or finds in the cache) an initramfs.
+pub fn build(cache: &Path, flavour: Flavour, content: Content, inputs: &Inputs) -> Result<PathBuf> {
+    let with_kdbus = content != Content::Plain;
     let tag = format!(
         "initrd-{}-{}-{}.img",
         match flavour {
             Flavour::Systemd => "systemd",
             Flavour::Shell => "shell",
         },
-        if with_kdbus { "kdbus" } else { "plain" },
+        match content {
+            Content::Plain => "plain",
+            Content::Kdbus => "kdbus",
+            Content::KdbusTest => "kdbustest",
+        },
         hash_inputs(flavour, with_kdbus, inputs)?
     );
     let out = cache.join(&tag);
@@ -137,8 +152,14 @@ pub fn build(cache: &Path, flavour: Flavour, with_kdbus: bool, inputs: &Inputs) 
     let confdir = cache.join("dracut.conf.d");
     std::fs::create_dir_all(&confdir)?;
     cmd.arg("--conf").arg(&conf).arg("--confdir").arg(&confdir);
-    if with_kdbus {
-        cmd.args(["--add", "kdbus kdbustest"]);
+    match content {
+        Content::Plain => {}
+        Content::Kdbus => {
+            cmd.args(["--add", "kdbus"]);
+        }
+        Content::KdbusTest => {
+            cmd.args(["--add", "kdbus kdbustest"]);
+        }
     }
     let part = cache.join(format!("{tag}.part"));
     cmd.arg(&part);
@@ -150,12 +171,13 @@ pub fn build(cache: &Path, flavour: Flavour, with_kdbus: bool, inputs: &Inputs) 
     Ok(out)
 }
 
-/// Removes cached images that are not in `keep`.
-pub fn prune(cache: &Path, keep: &[PathBuf]) {
+/// Removes cached images of the given contents that are not in `keep`.
+pub fn prune(cache: &Path, keep: &[PathBuf], contents: &[&str]) {
     if let Ok(rd) = std::fs::read_dir(cache) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with("initrd-") && !keep.contains(&e.path()) {
+            let ours = contents.iter().any(|c| name.contains(&format!("-{c}-")));
+            if name.starts_with("initrd-") && ours && !keep.contains(&e.path()) {
                 let _ = std::fs::remove_file(e.path());
             }
         }

@@ -76,11 +76,11 @@ impl Env {
         })
     }
 
-    pub fn initramfs(&self, flavour: Flavour, with_kdbus: bool) -> Result<PathBuf> {
+    pub fn initramfs(&self, flavour: Flavour, content: initramfs::Content) -> Result<PathBuf> {
         initramfs::build(
             &self.cache,
             flavour,
-            with_kdbus,
+            content,
             &initramfs::Inputs {
                 checkout: &self.checkout,
                 kver: &self.kernel.release,
@@ -209,7 +209,7 @@ pub fn run(env: &Env, names: &[String]) -> Result<bool> {
     let (mut passed, mut failed, mut pending) = (0, 0, 0);
     let mut failed_scenarios = Vec::new();
     for s in chosen {
-        let initrd = env.initramfs(s.flavour, true)?;
+        let initrd = env.initramfs(s.flavour, initramfs::Content::KdbusTest)?;
         images.push(initrd.clone());
         eprintln!("== boot {}: {}", s.name, s.about);
         let console = env.boot(s.name, &initrd, s.cmdline, s.shell)?;
@@ -247,7 +247,7 @@ pub fn run(env: &Env, names: &[String]) -> Result<bool> {
             failed_scenarios.push(s.name);
         }
     }
-    initramfs::prune(&env.cache, &images);
+    initramfs::prune(&env.cache, &images, &["kdbustest"]);
     if !failed_scenarios.is_empty() {
         eprintln!("failed scenarios: {}", failed_scenarios.join(", "));
     }
