@@ -75,12 +75,17 @@ fn pid() -> u32 {
     std::process::id()
 }
 
-/// Which root are we in, given where we were before?
+/// Which root are we in, given where we were before? An initramfs-like
+/// root after the real root, or one with the real root kept at /oldroot
+/// (systemd-shutdown's layout; our history may be lost), is the shutdown
+/// root.
 pub fn root_kind(previous: Option<RootKind>) -> RootKind {
     let initrd_like = mounts::in_initramfs()
         || (Path::new("/etc/initrd-release").exists() && Path::new("/shutdown").exists());
+    let oldroot = mounts::is_mount_point(Path::new("/oldroot")).unwrap_or(false);
     match (initrd_like, previous) {
         (true, Some(RootKind::RealRoot | RootKind::ShutdownRoot)) => RootKind::ShutdownRoot,
+        (true, _) if oldroot => RootKind::ShutdownRoot,
         (true, _) => RootKind::Initramfs,
         (false, _) => RootKind::RealRoot,
     }

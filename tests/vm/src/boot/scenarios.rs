@@ -483,3 +483,157 @@ fn shutdown_shell(c: &mut Checks) {
         format!("shell done at line {done:?}, power down at {off:?}"),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn console(lines: &[&str]) -> Console {
+        Console {
+            lines: lines.iter().map(|s| s.to_string()).collect(),
+            timed_out: false,
+            elapsed: Duration::from_secs(1),
+        }
+    }
+
+    fn scenario(name: &str) -> Scenario {
+        all().into_iter().find(|s| s.name == name).unwrap()
+    }
+
+    fn off_boot(module: &str) -> Vec<&'static str> {
+        let m: &'static str = if module == "yes" {
+            "@@T initrd module yes"
+        } else {
+            "@@T initrd module no"
+        };
+        vec![
+            m,
+            "@@T initrd kdbusfs_mounts 0",
+            "@@T initrd status missing",
+            "@@T initrd end initrd",
+            "@@T root module no",
+            "@@T root kdbusfs_mounts 0",
+            "@@T root status missing",
+            "@@T root failed_units 0",
+            "@@T root end root",
+            "[   14.6] reboot: Power down",
+        ]
+    }
+
+    #[test]
+    fn a_quiet_boot_passes_and_a_loaded_module_fails() {
+        let checks = scenario("kdbus-0").evaluate(&console(&off_boot("no")));
+        assert!(
+            checks.iter().all(|c| c.outcome == Outcome::Pass),
+            "{checks:?}"
+        );
+        let checks = scenario("kdbus-0").evaluate(&console(&off_boot("yes")));
+        let failed: Vec<_> = checks
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+            .collect();
+        assert_eq!(failed.len(), 1, "{checks:?}");
+        assert!(failed[0].name.contains("initrd: nothing loaded"));
+    }
+
+    #[test]
+    fn hangs_and_oopses_fail() {
+        let mut c = console(&off_boot("no"));
+        c.timed_out = true;
+        let checks = scenario("kdbus-absent").evaluate(&c);
+        assert!(checks
+            .iter()
+            .any(|c| matches!(c.outcome, Outcome::Fail(_)) && c.name.contains("powered off")));
+        let mut lines = off_boot("no");
+        lines.push("[ 3.0] BUG: kernel NULL pointer dereference, address: 0000000000000008");
+        let checks = scenario("kdbus-absent").evaluate(&console(&lines));
+        assert!(checks
+            .iter()
+            .any(|c| matches!(c.outcome, Outcome::Fail(_)) && c.name.contains("oops")));
+    }
+
+    #[test]
+    fn bus_checks_are_pending_only_while_bus_make_is_missing() {
+        let base = [
+            "[ 4.5] kdbus-init[124]: kdbus-init starting: kdbus=1 root=initramfs",
+            "[ 7.3] systemd[1]: Starting systemd-journald.service - Journal Service...",
+            "@@T initrd module yes",
+            "@@T initrd kdbusfs_mounts 1",
+            "@@T initrd end initrd",
+            "@@T root end root",
+            "[ 14.6] reboot: Power down",
+        ];
+        let mut gated = base.to_vec();
+        gated.push("kdbus-init: creating the bus 0-system failed: this kdbus.ko does not implement BUS_MAKE (ENOTTY)");
+        let checks = scenario("kdbus-on").evaluate(&console(&gated));
+        assert!(
+            !checks.iter().any(|c| matches!(c.outcome, Outcome::Fail(_))),
+            "{checks:?}"
+        );
+        assert!(checks
+            .iter()
+            .any(|c| matches!(c.outcome, Outcome::Pending(_))));
+        // Without that excuse, a missing bus is a failure.
+        let checks = scenario("kdbus-on").evaluate(&console(&base));
+        assert!(checks
+            .iter()
+            .any(|c| matches!(c.outcome, Outcome::Fail(_))
+                && c.name.contains("bus 0-system created")));
+    }
+
+    #[test]
+    fn a_full_kdbus_boot_passes() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let l = |s: String| s;
+        let mut lines: Vec<String> = vec![
+            l("[ 4.5] kdbus-init[124]: kdbus-init starting: kdbus=1 root=initramfs".into()),
+            l("[ 7.3] systemd[1]: Starting systemd-journald.service - Journal Service...".into()),
+        ];
+        for p in ["initrd", "root", "shutdown", "final"] {
+            lines.push(format!("@@T {p} module yes"));
+            lines.push(format!("@@T {p} kdbusfs_mounts 1"));
+            lines.push(format!("@@T {p} bus_id {id}"));
+            lines.push(format!("@@T {p} owner_held yes"));
+            lines.push(format!("@@T {p} exe_here yes"));
+            lines.push(format!("@@T {p} root_link /"));
+            lines.push(format!("@@T {p} deleted_maps 0"));
+            lines.push(format!("@@T {p} fds_oldroot 0"));
+            lines.push(format!("@@T {p} alive yes"));
+            lines.push(format!("@@T {p} oldroot_mounts 0"));
+            lines.push(format!("@@T {p} argv0 @kdbus-init"));
+        }
+        for s in [
+            "@@T initrd root initramfs",
+            "@@T initrd bus_created_us 4500000",
+            "@@T initrd journald_start_us 7300000",
+            "@@T initrd activation org.kdbus.test.Late initramfs deferred: not here",
+            "@@T root root real-root",
+            "@@T root unit_state active",
+            "@@T root failed_units 0",
+            "@@T root journal_records 12",
+            "@@T root journal_emitted 12",
+            "@@T root journal_duplicates 0",
+            "@@T root activation org.kdbus.test.Late real-root service took the name; queued messages handed over",
+            "@@T shutdown root shutdown-root",
+            "@@T shutdown exe_link /usr/sbin/kdbus-init",
+            "[ 20.1] kdbus-init[124]: running in the shutdown-root root=shutdown-root",
+        ] {
+            lines.push(s.into());
+        }
+        for p in ["initrd", "root", "shutdown", "final"] {
+            lines.push(format!("@@T {p} end {p}"));
+        }
+        lines.push("[ 21.0] reboot: Power down".into());
+        let c = Console {
+            lines,
+            timed_out: false,
+            elapsed: Duration::from_secs(21),
+        };
+        let checks = scenario("kdbus-on").evaluate(&c);
+        assert!(
+            checks.iter().all(|c| c.outcome == Outcome::Pass),
+            "{checks:#?}"
+        );
+    }
+}
