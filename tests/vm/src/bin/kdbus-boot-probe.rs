@@ -140,6 +140,27 @@ fn check(out: &Out) {
             if let Some(v) = run("systemctl", &["is-active", "kdbus-init.service"]) {
                 out.mark("unit_state", v.trim());
             }
+            // How long kdbus-init.service held up the initramfs (journald
+            // and sysinit.target wait for it).
+            if let Some(v) = run(
+                "systemctl",
+                &[
+                    "show",
+                    "-p",
+                    "ExecMainStartTimestampMonotonic",
+                    "-p",
+                    "ActiveEnterTimestampMonotonic",
+                    "-p",
+                    "InactiveEnterTimestampMonotonic",
+                    "kdbus-init.service",
+                ],
+            ) {
+                for l in v.lines() {
+                    if let Some((k, val)) = l.split_once('=') {
+                        out.mark(&format!("unit_{k}"), val.trim());
+                    }
+                }
+            }
         }
         _ => {}
     }

@@ -18,12 +18,26 @@ pub fn run(env: &Env, runs: u32) -> Result<bool> {
         ("--add kdbus, kdbus=1", &kdbus, "kdbus=1"),
     ];
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    // kdbus-init.service from its start to READY=1 (or its exit).
+    let mut unit: Vec<f64> = Vec::new();
     let mut ok = true;
     // Interleave the variants so that drift on a shared machine hits all.
     for r in 0..runs {
         for (i, (name, img, cmdline)) in variants.iter().enumerate() {
             let console = env.boot(&format!("bench-{i}"), img, cmdline, false)?;
             let m = Markers::parse(&console.lines);
+            let start = m
+                .num("root", "unit_ExecMainStartTimestampMonotonic")
+                .filter(|v| *v > 0);
+            let ready = m
+                .num("root", "unit_ActiveEnterTimestampMonotonic")
+                .filter(|v| *v > 0)
+                .or(m
+                    .num("root", "unit_InactiveEnterTimestampMonotonic")
+                    .filter(|v| *v > 0));
+            if let (Some(a), Some(b), true) = (start, ready, i == 2) {
+                unit.push(b.saturating_sub(a) as f64 / 1e6);
+            }
             match m.num("root", "userspace_us") {
                 Some(us) => {
                     eprintln!(
