@@ -57,7 +57,13 @@ fn dracut_base(cache: &Path, checkout: &Path) -> Result<PathBuf> {
     }
     for e in std::fs::read_dir(Path::new(SYSTEM_DRACUT).join("modules.d"))? {
         let e = e?;
-        std::os::unix::fs::symlink(e.path(), base.join("modules.d").join(e.file_name()))?;
+        let name = e.file_name();
+        // An installed copy of ours (make install) must not shadow the
+        // checkout's.
+        if name == "50kdbus" || name == "90kdbustest" {
+            continue;
+        }
+        std::os::unix::fs::symlink(e.path(), base.join("modules.d").join(name))?;
     }
     std::os::unix::fs::symlink(
         checkout.join("dracut/50kdbus"),
@@ -169,6 +175,24 @@ pub fn build(cache: &Path, flavour: Flavour, content: Content, inputs: &Inputs) 
     }
     std::fs::rename(&part, &out)?;
     Ok(out)
+}
+
+/// The paths inside an initramfs image (lsinitrd).
+pub fn list(image: &Path) -> Result<Vec<String>> {
+    let out = Command::new("lsinitrd")
+        .arg(image)
+        .output()
+        .context("run lsinitrd (package dracut-core)")?;
+    if !out.status.success() {
+        bail!("lsinitrd {} failed", image.display());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            l.starts_with(['-', 'd', 'l', 'c', 'b', 'p', 's']) && l.split_whitespace().count() >= 9
+        })
+        .filter_map(|l| l.split_whitespace().nth(8).map(str::to_owned))
+        .collect())
 }
 
 /// Removes cached images of the given contents that are not in `keep`.

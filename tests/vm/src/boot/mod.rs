@@ -194,11 +194,11 @@ pub fn run(env: &Env, names: &[String]) -> Result<bool> {
         all.iter().collect()
     } else {
         let mut v = Vec::new();
-        for n in names {
+        for n in names.iter().filter(|n| *n != "image-content") {
             match all.iter().find(|s| s.name == n) {
                 Some(s) => v.push(s),
                 None => bail!(
-                    "no boot scenario '{n}' (known: {})",
+                    "no boot scenario '{n}' (known: image-content, {})",
                     all.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
                 ),
             }
@@ -208,6 +208,23 @@ pub fn run(env: &Env, names: &[String]) -> Result<bool> {
     let mut images = Vec::new();
     let (mut passed, mut failed, mut pending) = (0, 0, 0);
     let mut failed_scenarios = Vec::new();
+    if names.is_empty() || names.iter().any(|n| n == "image-content") {
+        eprintln!("== image-content: what --add kdbus puts into an initramfs, and what not");
+        let mut bad = false;
+        for (name, ok, why) in image_content(env, &mut images)? {
+            if ok {
+                passed += 1;
+                eprintln!("   ok       {name}");
+            } else {
+                failed += 1;
+                bad = true;
+                eprintln!("   FAIL     {name}\n            {why}");
+            }
+        }
+        if bad {
+            failed_scenarios.push("image-content");
+        }
+    }
     for s in chosen {
         let initrd = env.initramfs(s.flavour, initramfs::Content::KdbusTest)?;
         images.push(initrd.clone());
@@ -247,10 +264,73 @@ pub fn run(env: &Env, names: &[String]) -> Result<bool> {
             failed_scenarios.push(s.name);
         }
     }
-    initramfs::prune(&env.cache, &images, &["kdbustest"]);
+    initramfs::prune(&env.cache, &images, &["kdbustest", "kdbus", "plain"]);
     if !failed_scenarios.is_empty() {
         eprintln!("failed scenarios: {}", failed_scenarios.join(", "));
     }
     println!("boot: {passed} passed, {failed} failed, {pending} skipped");
     Ok(failed == 0)
+}
+
+/// `dracut --add kdbus` brings the module, the binaries, the unit (or the
+/// shell-init hook and switch_root) and the shutdown hook; without it,
+/// nothing of kdbus is in the image.
+fn image_content(env: &Env, images: &mut Vec<PathBuf>) -> Result<Vec<(String, bool, String)>> {
+    let mut out = Vec::new();
+    let mut check = |name: &str, files: &[String], want: &[&str], unwanted: &[&str]| {
+        let missing: Vec<&&str> = want
+            .iter()
+            .filter(|w| {
+                !files
+                    .iter()
+                    .any(|f| f == *w || f.ends_with(&format!("/{w}")))
+            })
+            .collect();
+        let present: Vec<&String> = files
+            .iter()
+            .filter(|f| unwanted.iter().any(|u| f.contains(u)))
+            .collect();
+        out.push((
+            name.to_owned(),
+            missing.is_empty() && present.is_empty(),
+            format!("missing {missing:?}, unexpected {present:?}"),
+        ));
+    };
+    let plain = env.initramfs(Flavour::Systemd, initramfs::Content::Plain)?;
+    let sd = env.initramfs(Flavour::Systemd, initramfs::Content::Kdbus)?;
+    let sh = env.initramfs(Flavour::Shell, initramfs::Content::Kdbus)?;
+    images.extend([plain.clone(), sd.clone(), sh.clone()]);
+    check(
+        "without --add kdbus: nothing of kdbus in the image",
+        &initramfs::list(&plain)?,
+        &[],
+        &["kdbus"],
+    );
+    check(
+        "--add kdbus, systemd: module, binaries, unit wanted by initrd.target, shutdown hook",
+        &initramfs::list(&sd)?,
+        &[
+            "extra/kdbus.ko",
+            "usr/sbin/kdbus-init",
+            "usr/bin/kdbusctl",
+            "system/kdbus-init.service",
+            "initrd.target.wants/kdbus-init.service",
+            "pre-shutdown/10-kdbus-shutdown.sh",
+            "shutdown",
+        ],
+        &["kdbus-start.sh", "kdbus-test", "kdbus-boot-probe"],
+    );
+    check(
+        "--add kdbus, shell init: module, binaries, cmdline hook, our switch_root, shutdown hook",
+        &initramfs::list(&sh)?,
+        &[
+            "extra/kdbus.ko",
+            "usr/sbin/kdbus-init",
+            "cmdline/01-kdbus-start.sh",
+            "usr/sbin/switch_root",
+            "pre-shutdown/10-kdbus-shutdown.sh",
+        ],
+        &["kdbus-init.service", "kdbus-test"],
+    );
+    Ok(out)
 }
