@@ -70,6 +70,9 @@ fn run(cmd: &str, args: &[&str]) -> Option<String> {
 
 fn check(out: &Out) {
     out.mark("begin", out.phase.as_str());
+    // Seconds since boot, for the demo's timeline.
+    let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
+    out.mark("uptime", uptime.split_whitespace().next().unwrap_or("?"));
     out.mark(
         "module",
         if Path::new("/sys/module/kdbus").exists() {

@@ -33,11 +33,9 @@ pub fn run(env: &Env) -> Result<bool> {
             continue;
         }
         let at = m
-            .all(phase, "history")
-            .last()
-            .and_then(|h| h.split_whitespace().nth(1))
-            .and_then(|us| us.parse::<f64>().ok())
-            .map(|us| format!("{:7.2}s", us / 1e6))
+            .get(phase, "uptime")
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(|s| format!("{s:7.2}s"))
             .unwrap_or_else(|| "      - ".into());
         println!("[{at}] {title}");
         let g = |k: &str| m.get(phase, k).unwrap_or("-").to_owned();
@@ -114,9 +112,19 @@ pub fn run(env: &Env) -> Result<bool> {
             println!("FAIL: {}: {}", c.name, why);
         }
     }
+    let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
     for c in &pending {
         if let Outcome::Pending(why) = &c.outcome {
-            println!("pending: {} ({why})", c.name);
+            match reasons.iter_mut().find(|(r, _)| r == why) {
+                Some((_, names)) => names.push(&c.name),
+                None => reasons.push((why, vec![&c.name])),
+            }
+        }
+    }
+    for (why, names) in reasons {
+        println!("could not run yet, {why}:");
+        for n in names {
+            println!("    {n}");
         }
     }
     println!(
