@@ -176,6 +176,11 @@ impl Kmsg {
         self.queue.drain(..).collect()
     }
 
+    /// The records still waiting, oldest first.
+    pub fn queue(&self) -> impl Iterator<Item = &[u8]> {
+        self.queue.iter().map(Vec::as_slice)
+    }
+
     pub fn queued(&self) -> usize {
         self.queue.len()
     }

@@ -234,16 +234,17 @@ impl BootLog {
         k.next_flush()
     }
 
-    /// The state to hand to the next process image (takes the queue).
+    /// The state to hand to the next process image, with copies of the
+    /// records still waiting for kmsg (if the exec fails, they are still
+    /// ours to write).
     pub fn save(&self) -> LogState {
-        let mut r = self.router.lock().unwrap();
+        let r = self.router.lock().unwrap();
         let mut state = r.state.clone();
-        if let Some(k) = r.kmsg.as_mut() {
+        if let Some(k) = r.kmsg.as_ref() {
             state.dropped += k.dropped();
             state.pending_kmsg = k
-                .take_queue()
-                .into_iter()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .queue()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
                 .collect();
         }
         state

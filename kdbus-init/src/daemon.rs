@@ -204,11 +204,11 @@ impl Daemon {
         let path = format!("{DOMAIN}/{BUS_NAME}/bus");
         let owner = match bus::make_bus(domain, BUS_NAME) {
             Ok(fd) => Some(fd),
-            Err(e) if e.raw_os_error() == Some(libc_eexist()) => {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::EXIST.raw_os_error()) => {
                 warn!("bus {BUS_NAME} already exists: adopting it without its owner handle");
                 None
             }
-            Err(e) if e.raw_os_error() == Some(25) => {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTTY.raw_os_error()) => {
                 return Err(format!(
                     "creating the bus {BUS_NAME} failed: this kdbus.ko does not implement \
                      BUS_MAKE (ENOTTY); install a complete kdbus.ko"
@@ -703,11 +703,11 @@ impl Daemon {
         args.push("--services-dir".into());
         args.push(self.opts.services_dir.clone().into());
         let err = Command::new(&binary).arg0("@kdbus-init").args(&args).exec();
-        // Still here: the exec failed. Nothing is lost; go on.
+        // Still here: the exec failed. Nothing is lost (saving the log
+        // state copied the waiting records, it did not take them); go on.
         for fd in &keep {
             set_cloexec(*fd);
         }
-        self.log = BootLog::new(bootenv::log::LogConfig::new("kdbus-init"), Some(saved.log));
         self.problem(format!(
             "re-executing {} failed: {err}; going on with the running binary",
             binary.display()
@@ -895,10 +895,6 @@ fn start_service(svc: &Service) -> Started {
         Ok(child) => Started::Direct(child, exec.to_owned()),
         Err(e) => Started::Failed(format!("cannot execute {exec}: {e}")),
     }
-}
-
-fn libc_eexist() -> i32 {
-    rustix::io::Errno::EXIST.raw_os_error()
 }
 
 /// Loads kdbus.ko unless it is loaded (or built in).
