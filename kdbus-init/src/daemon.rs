@@ -611,6 +611,10 @@ impl Daemon {
     /// into (PID 1's root), or None when we are where PID 1 is and our
     /// binary is this root's.
     fn root_change(&self) -> Option<OwnedFd> {
+        // Our root first, PID 1's second: a pivot_root between the two
+        // (which moves both) can then only make us see PID 1 ahead of us,
+        // never behind.
+        let ours = mounts::open_path(Path::new("/")).ok()?;
         let pid1_root = rustix::fs::openat(
             &self.proc_dir,
             "1/root",
@@ -618,7 +622,6 @@ impl Daemon {
             rustix::fs::Mode::empty(),
         )
         .ok()?;
-        let ours = mounts::open_path(Path::new("/")).ok()?;
         if !mounts::same_file(&pid1_root, &ours).unwrap_or(true) {
             return Some(pid1_root);
         }
@@ -631,8 +634,16 @@ impl Daemon {
         if mounts::same_file(&exe, &here).unwrap_or(true) {
             None
         } else {
-            Some(ours)
+            // "/" as it is now, after whatever moved us.
+            mounts::open_path(Path::new("/")).ok()
         }
+    }
+
+    fn same_root(&self, fd: &OwnedFd) -> bool {
+        mounts::open_path(Path::new("/"))
+            .ok()
+            .and_then(|ours| mounts::same_file(&ours, fd).ok())
+            .unwrap_or(false)
     }
 
     fn binary_here(&self) -> Option<PathBuf> {
@@ -644,14 +655,29 @@ impl Daemon {
 
     /// Moves into `root` and re-executes this root's kdbus-init with our
     /// state. Returns only if that failed (we then go on as we are).
-    fn follow(&mut self, root: OwnedFd) {
-        let entered = rustix::process::fchdir(&root)
-            .and_then(|_| rustix::process::chroot("."))
-            .and_then(|_| rustix::process::chdir("/"));
-        if let Err(e) = entered {
-            self.problem(format!(
-                "cannot enter the new root: {e}; staying where we are"
-            ));
+    fn follow(&mut self, mut root: OwnedFd) {
+        // The root may move on while we follow it (switch-root and a quick
+        // shutdown): enter until we are where PID 1 is.
+        for _ in 0..5 {
+            let entered = rustix::process::fchdir(&root)
+                .and_then(|_| rustix::process::chroot("."))
+                .and_then(|_| rustix::process::chdir("/"));
+            if let Err(e) = entered {
+                self.problem(format!(
+                    "cannot enter the new root: {e}; staying where we are"
+                ));
+                return;
+            }
+            match self.root_change() {
+                Some(next) if !self.same_root(&next) => root = next,
+                _ => break,
+            }
+        }
+        // The new image needs /proc to find its way; without it, wait for
+        // the next change rather than exec into a root we cannot run in.
+        if !Path::new("/proc/self/mountinfo").exists() {
+            warn!("the new root has no /proc yet: following later");
+            self.follow_until = Some(Instant::now() + Duration::from_secs(3));
             return;
         }
         // /dev may be a different mount now: reopen our kmsg handle.

@@ -50,6 +50,10 @@ fn blob() -> std::os::fd::OwnedFd {
 }
 
 fn run_in_namespace(name: &str, fd: std::os::fd::OwnedFd) -> (String, String) {
+    run_mode(name, fd, "")
+}
+
+fn run_mode(name: &str, fd: std::os::fd::OwnedFd, mode: &str) -> (String, String) {
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kdbus-init-{name}"));
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/follow.sh");
     // The blob goes to the namespace as fd 3.
@@ -60,7 +64,8 @@ fn run_in_namespace(name: &str, fd: std::os::fd::OwnedFd) -> (String, String) {
         .arg(env!("CARGO_BIN_EXE_kdbus-init"))
         .arg(switch_root())
         .arg(busybox())
-        .arg(&work);
+        .arg(&work)
+        .arg(mode);
     use std::os::unix::process::CommandExt;
     // SAFETY: dup2 and fcntl are async-signal-safe; only the child's fd
     // table is changed.
@@ -181,4 +186,37 @@ fn unsealed_state_is_refused() {
     let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("not a sealed memfd"), "{report}");
     assert_followed(&stdout, &report);
+}
+
+#[test]
+fn a_new_root_without_kdbus_init_is_reported_and_the_old_binary_goes_on() {
+    if !rustix::process::geteuid().is_root() {
+        panic!("this test needs root (PID and mount namespaces): run it as root");
+    }
+    let (stdout, stderr) = run_mode("no-binary", blob(), "no-binary");
+    let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    let c = checks(&stdout);
+    assert!(
+        c.iter()
+            .any(|l| l.contains("after \"root\": \"real-root\"")),
+        "{report}"
+    );
+    assert!(
+        !c.iter().any(|l| l.contains("exe is the new root's binary")),
+        "{report}"
+    );
+    assert!(
+        stdout.contains("STATUS problem: the new root has no kdbus-init binary"),
+        "{report}"
+    );
+    // Still alive and able to move on: into the shutdown root, which has one.
+    assert!(
+        c.iter()
+            .any(|l| l.contains("shutdown exe is the shutdown root's binary: yes")),
+        "{report}"
+    );
+    assert!(
+        c.iter().any(|l| l.contains("shutdown oldroot refs 0")),
+        "{report}"
+    );
 }

@@ -7,9 +7,11 @@
 # systemd-shutdown: pivot_root into /run/initramfs with the old root kept at
 # /oldroot; kdbus-init must move to the shutdown root's binary and keep
 # nothing of /oldroot.
-# usage: follow.sh KDBUS_INIT SWITCH_ROOT BUSYBOX WORKDIR
+# With MODE=no-binary the new root lacks kdbus-init: it must say so and
+# go on with the binary it runs.
+# usage: follow.sh KDBUS_INIT SWITCH_ROOT BUSYBOX WORKDIR [MODE]
 set -eu
-kdbus_init=$1 switch_root=$2 busybox=$3 work=$4
+kdbus_init=$1 switch_root=$2 busybox=$3 work=$4 mode=${5:-}
 
 mount --make-rprivate /
 rm -rf "$work"
@@ -36,6 +38,11 @@ populate "$ird/sysroot"
 mkdir -p "$ird/sysroot/sbin" "$ird/sysroot/shutdown-root"
 populate "$ird/sysroot/shutdown-root"
 touch "$ird/sysroot/shutdown-root/etc/initrd-release"
+if [ "$mode" = no-binary ]; then
+	rm "$ird/sysroot/usr/sbin/kdbus-init"
+	# The checks below use the shutdown root's copy to read the status.
+	ln -s /shutdown-root/usr/sbin/kdbus-init "$ird/sysroot/usr/sbin/kdbus-init-reader"
+fi
 
 cat >"$ird/stage1" <<'STAGE1'
 #!/bin/sh
@@ -67,7 +74,8 @@ echo "CHECK argv0 $(tr '\0' ' ' </proc/$pid/cmdline | cut -d' ' -f1)"
 echo "CHECK root_link $(readlink /proc/$pid/root)"
 echo "CHECK deleted_maps $(grep -c '(deleted)' /proc/$pid/maps)"
 echo "CHECK history $(grep -c '"since_us"' /run/kdbus/kdbus-init.json)"
-/usr/sbin/kdbus-init status | sed 's/^/STATUS /'
+if [ -x /usr/sbin/kdbus-init ]; then reader=/usr/sbin/kdbus-init; else reader=/usr/sbin/kdbus-init-reader; fi
+$reader status | sed 's/^/STATUS /'
 
 # The shutdown root: a copy of the initramfs in /run/initramfs.
 mkdir -p /run/initramfs
