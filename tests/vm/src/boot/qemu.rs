@@ -1,7 +1,7 @@
 //! One QEMU boot (TCG, 2 vCPUs, 1.5 GB) with the serial console captured
 //! to a file and, optionally, typed into when a prompt appears.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -41,6 +41,24 @@ impl Console {
 }
 
 impl Boot<'_> {
+    /// Types the answer to the first pending prompt found in `text`.
+    fn respond(
+        &self,
+        text: &str,
+        pending: &mut Vec<(String, String)>,
+        stdin: &mut Option<std::process::ChildStdin>,
+    ) {
+        if let Some(i) = pending.iter().position(|(p, _)| text.contains(p.as_str())) {
+            let (_, input) = pending.remove(i);
+            if let Some(s) = stdin.as_mut() {
+                // Give the shell a moment to finish its prompt.
+                thread::sleep(Duration::from_millis(300));
+                let _ = s.write_all(input.as_bytes());
+                let _ = s.flush();
+            }
+        }
+    }
+
     pub fn run(&self) -> Result<Console> {
         let mut child = Command::new("qemu-system-x86_64")
             .args([
@@ -70,19 +88,16 @@ impl Boot<'_> {
             .spawn()
             .context("start qemu-system-x86_64 (run `make deps`)")?;
         let mut stdin = child.stdin.take();
-        let (tx, rx) = mpsc::channel::<String>();
-        let stdout = child.stdout.take().unwrap();
+        // Raw chunks, not lines: a shell prompt has no newline after it.
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let mut stdout = child.stdout.take().unwrap();
         let reader = thread::spawn(move || {
-            // The console mixes CR LF and bare CR; split on LF, drop CR.
-            let mut r = BufReader::new(stdout);
-            let mut buf = Vec::new();
+            let mut buf = [0u8; 4096];
             loop {
-                buf.clear();
-                match r.read_until(b'\n', &mut buf) {
+                match std::io::Read::read(&mut stdout, &mut buf) {
                     Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        let line = String::from_utf8_lossy(&buf).replace('\r', "");
-                        if tx.send(line.trim_end_matches('\n').to_owned()).is_err() {
+                    Ok(n) => {
+                        if tx.send(buf[..n].to_vec()).is_err() {
                             break;
                         }
                     }
@@ -98,28 +113,38 @@ impl Boot<'_> {
         let mut log = std::fs::File::create(&self.log)?;
         let started = Instant::now();
         let mut lines = Vec::new();
+        let mut partial: Vec<u8> = Vec::new();
         let mut pending: Vec<(String, String)> = self.responses.clone();
         let mut timed_out = false;
         loop {
+            let mut closed = false;
             match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(line) => {
-                    let _ = writeln!(log, "{line}");
-                    if self.echo {
-                        eprintln!("  | {line}");
-                    }
-                    if let Some(i) = pending.iter().position(|(p, _)| line.contains(p.as_str())) {
-                        let (_, input) = pending.remove(i);
-                        if let Some(s) = stdin.as_mut() {
-                            // Give the shell a moment to finish its prompt.
-                            thread::sleep(Duration::from_millis(300));
-                            let _ = s.write_all(input.as_bytes());
-                            let _ = s.flush();
-                        }
-                    }
-                    lines.push(line);
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Ok(chunk) => partial.extend_from_slice(&chunk),
+                Err(mpsc::RecvTimeoutError::Disconnected) => closed = true,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            // Complete lines (the console mixes CR LF and bare CR).
+            while let Some(pos) = partial.iter().position(|b| *b == b'\n') {
+                let raw: Vec<u8> = partial.drain(..=pos).collect();
+                let line = String::from_utf8_lossy(&raw).replace('\r', "");
+                let line = line.trim_end_matches('\n').to_owned();
+                let _ = writeln!(log, "{line}");
+                if self.echo {
+                    eprintln!("  | {line}");
+                }
+                self.respond(&line, &mut pending, &mut stdin);
+                lines.push(line);
+            }
+            // A prompt waiting at the end of an unfinished line.
+            if !partial.is_empty() {
+                let tail = String::from_utf8_lossy(&partial).replace('\r', "");
+                self.respond(&tail, &mut pending, &mut stdin);
+            }
+            if closed {
+                if !partial.is_empty() {
+                    lines.push(String::from_utf8_lossy(&partial).replace('\r', ""));
+                }
+                break;
             }
             if started.elapsed() > self.timeout {
                 timed_out = true;

@@ -306,6 +306,14 @@ fn kdbus_on(c: &mut Checks) {
             )
         },
     );
+    let transports = c.m.all("root", "journal_transport");
+    let kernel = transports.iter().any(|t| t.starts_with("kernel "));
+    let native = transports.iter().any(|t| t.starts_with("journal "));
+    c.bus(
+        "real root: records reached the journal through kmsg and natively",
+        kernel && native,
+        format!("transports seen: {transports:?}"),
+    );
     // Activation across the switch.
     let deferred =
         c.m.all("initrd", "activation")
@@ -614,6 +622,8 @@ mod tests {
             "@@T root journal_records 12",
             "@@T root journal_emitted 12",
             "@@T root journal_duplicates 0",
+            "@@T root journal_transport kernel 10",
+            "@@T root journal_transport journal 2",
             "@@T root activation org.kdbus.test.Late real-root service took the name; queued messages handed over",
             "@@T shutdown root shutdown-root",
             "@@T shutdown exe_link /usr/sbin/kdbus-init",
