@@ -129,10 +129,12 @@ fn check(out: &Out) {
                 // One record while journald runs, so that both transports
                 // are in the count: SIGHUP makes kdbus-init log that it
                 // re-reads its service files.
-                if let Some(pid) = read_json(STATUS).and_then(|s| s["pid"].as_i64()) {
-                    let _ = Command::new("kill")
-                        .args(["-HUP", &pid.to_string()])
-                        .status();
+                let pid = read_json(STATUS)
+                    .and_then(|s| s["pid"].as_i64())
+                    .and_then(|p| rustix::process::Pid::from_raw(p as i32));
+                if let Some(pid) = pid {
+                    let sent = rustix::process::kill_process(pid, rustix::process::Signal::HUP);
+                    out.mark("sighup", format!("{sent:?}"));
                     std::thread::sleep(Duration::from_millis(500));
                 }
                 let emitted = read_json(STATUS)
