@@ -19,17 +19,17 @@ const BLOOM_N_HASH: u64 = 8;
 /// takes the name.
 const ACTIVATOR_POOL: u64 = 8 * 1024 * 1024;
 /// Pool of a short-lived peer that only asks for the bus id.
-const PEER_POOL: u64 = 64 * 1024;
+pub(crate) const PEER_POOL: u64 = 64 * 1024;
 
 /// A command buffer: the fixed command struct followed by items, 8-byte
 /// aligned as the kernel requires.
-struct Cmd {
+pub(crate) struct Cmd {
     words: Vec<u64>,
     opcode: u32,
 }
 
 impl Cmd {
-    fn new<T: Copy>(opcode: u32, head: T) -> Cmd {
+    pub(crate) fn new<T: Copy>(opcode: u32, head: T) -> Cmd {
         let size = std::mem::size_of::<T>();
         let mut words = vec![0u64; size.div_ceil(8)];
         // SAFETY: `words` has at least `size` bytes; T is plain #[repr(C)] data.
@@ -43,7 +43,7 @@ impl Cmd {
         Cmd { words, opcode }
     }
 
-    fn item(mut self, type_: u64, payload: &[u8]) -> Cmd {
+    pub(crate) fn item(mut self, type_: u64, payload: &[u8]) -> Cmd {
         let size = KDBUS_ITEM_HEADER_SIZE as usize + payload.len();
         let start = self.words.len();
         self.words.resize(start + size.div_ceil(8), 0);
@@ -54,14 +54,14 @@ impl Cmd {
         self
     }
 
-    fn string_item(self, type_: u64, s: &str) -> Cmd {
+    pub(crate) fn string_item(self, type_: u64, s: &str) -> Cmd {
         let mut bytes = s.as_bytes().to_vec();
         bytes.push(0);
         self.item(type_, &bytes)
     }
 
     /// Sets the leading `size` field to the whole buffer and runs the ioctl.
-    fn run(mut self, fd: BorrowedFd<'_>) -> io::Result<Cmd> {
+    pub(crate) fn run(mut self, fd: BorrowedFd<'_>) -> io::Result<Cmd> {
         self.words[0] = (self.words.len() * 8) as u64;
         // SAFETY: the buffer is a complete, correctly sized kdbus command
         // that lives for the duration of the call; the kernel writes back
@@ -70,7 +70,16 @@ impl Cmd {
         Ok(self)
     }
 
-    fn head<T: Copy>(&self) -> T {
+    /// The finished buffer's address (for a message that a SEND command
+    /// points at); the leading size field is set. (kdbus-init sends
+    /// nothing; the boot-test probe, which shares this file, does.)
+    #[allow(dead_code)]
+    pub(crate) fn finished_address(&mut self) -> u64 {
+        self.words[0] = (self.words.len() * 8) as u64;
+        self.words.as_ptr() as u64
+    }
+
+    pub(crate) fn head<T: Copy>(&self) -> T {
         // SAFETY: the buffer was created from a T and is at least that large.
         unsafe { std::ptr::read_unaligned(self.words.as_ptr() as *const T) }
     }
@@ -220,7 +229,7 @@ pub fn peer(bus: &Path) -> io::Result<Conn> {
 }
 
 /// Releases a pool slice.
-fn free(fd: BorrowedFd<'_>, offset: u64) {
+pub(crate) fn free(fd: BorrowedFd<'_>, offset: u64) {
     let _ = Cmd::new(
         KDBUS_CMD_FREE,
         kdbus_cmd_free {

@@ -456,7 +456,8 @@ impl Daemon {
         let result = start_service(&svc);
         let name = svc.name.clone();
         match result {
-            Started::Systemd(unit) => {
+            Started::Systemd(child, unit) => {
+                self.activators[i].child = Some(child);
                 self.activators[i].state.activation = Activation::Starting {
                     how: format!("systemctl start {unit}"),
                     since_us: monotonic_us(),
@@ -532,9 +533,27 @@ impl Daemon {
                     }
                     if let Some(child) = self.activators[i].child.as_mut() {
                         if let Ok(Some(status)) = child.try_wait() {
+                            let mut err = String::new();
+                            if let Some(mut e) = child.stderr.take() {
+                                let _ = e.read_to_string(&mut err);
+                            }
                             self.activators[i].child = None;
                             if !status.success() {
-                                self.fail(i, format!("the service exited with {status}"), attempts);
+                                let how = match &self.activators[i].state.activation {
+                                    Activation::Starting { how, .. } => how.clone(),
+                                    _ => "the service".into(),
+                                };
+                                let err = err.trim();
+                                let detail = if err.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(": {err}")
+                                };
+                                self.fail(
+                                    i,
+                                    format!("{how} exited with {status}{detail}"),
+                                    attempts,
+                                );
                                 self.publish();
                                 continue;
                             }
@@ -849,7 +868,7 @@ impl Daemon {
 }
 
 enum Started {
-    Systemd(String),
+    Systemd(Child, String),
     Direct(Child, String),
     NotHere(String),
     Failed(String),
@@ -873,16 +892,16 @@ fn systemd_runs() -> bool {
 fn start_service(svc: &Service) -> Started {
     if systemd_runs() {
         if let Some(unit) = svc.systemd_service.as_deref().filter(|u| unit_exists(u)) {
+            // Not waited for here: right after switch-root PID 1 may still
+            // be re-executing, and the event loop must not block on it.
             return match Command::new("systemctl")
                 .args(["start", "--no-block", unit])
                 .stdin(Stdio::null())
-                .output()
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
             {
-                Ok(o) if o.status.success() => Started::Systemd(unit.to_owned()),
-                Ok(o) => Started::Failed(format!(
-                    "systemctl start {unit}: {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                )),
+                Ok(child) => Started::Systemd(child, unit.to_owned()),
                 Err(e) => Started::Failed(format!("cannot run systemctl: {e}")),
             };
         }

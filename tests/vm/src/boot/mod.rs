@@ -129,6 +129,12 @@ impl Env {
                 "/usr/lib/kdbus-test/kdbus-boot-probe",
                 0o755,
             ),
+            // The activatable test service, only in the real root.
+            add(
+                self.probe.clone(),
+                "/usr/lib/kdbus-test/late-service",
+                0o755,
+            ),
             add(
                 g.join("root/kdbus-test-root.service"),
                 "/etc/systemd/system/kdbus-test-root.service",

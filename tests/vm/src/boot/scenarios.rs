@@ -323,17 +323,20 @@ fn kdbus_on(c: &mut Checks) {
         c.m.all("root", "activation")
             .iter()
             .any(|a| a.starts_with("org.kdbus.test.Late") && a.contains("took the name"));
-    if deferred && delivered {
-        c.push(
-            "activation: queued in the initramfs, delivered once in the real root",
-            Outcome::Pass,
-        );
-    } else {
-        c.pending(
-            "activation: queued in the initramfs, delivered once in the real root",
-            "needs messaging (HELLO/SEND/NAME_ACQUIRE in kdbus.ko and the kdbus library) to send from the initramfs",
-        );
-    }
+    let sent =
+        c.m.get("client", "sent")
+            .is_some_and(|v| v.contains("hello-from-the-initramfs"));
+    let received = c.m.all("late", "received");
+    c.bus(
+        "activation: queued in the initramfs, the service started in the real root got it once",
+        sent && deferred && delivered && received == ["hello-from-the-initramfs"],
+        format!(
+            "sent {sent}, deferred in the initramfs {deferred}, name taken in the real root \
+             {delivered}, received {received:?}; activations: {:?} {:?}",
+            c.m.all("initrd", "activation"),
+            c.m.all("root", "activation")
+        ),
+    );
     // The shutdown root.
     let same = id.is_some() && bus_id(c, "shutdown") == id;
     c.bus(
@@ -623,6 +626,8 @@ mod tests {
             "@@T root journal_emitted 12",
             "@@T root journal_duplicates 0",
             "@@T root journal_transport kernel 10",
+            "@@T client sent org.kdbus.test.Late hello-from-the-initramfs",
+            "@@T late received hello-from-the-initramfs",
             "@@T root journal_transport journal 2",
             "@@T root activation org.kdbus.test.Late real-root service took the name; queued messages handed over",
             "@@T shutdown root shutdown-root",
