@@ -516,10 +516,14 @@ impl Daemon {
     fn check_activations(&mut self) {
         let now = monotonic_us();
         for i in 0..self.activators.len() {
+            // Reap what we started, whatever the activation's state.
+            let exited = self.reap_child(i);
             let queued = bus::has_queued(self.activators[i].fd.as_fd()).unwrap_or(false);
             match self.activators[i].state.activation.clone() {
                 Activation::Starting {
-                    since_us, attempts, ..
+                    how,
+                    since_us,
+                    attempts,
                 } => {
                     if !queued {
                         let name = self.activators[i].state.name.clone();
@@ -529,37 +533,10 @@ impl Daemon {
                             "service took the name; queued messages handed over".into(),
                         );
                         self.publish();
-                        continue;
-                    }
-                    if let Some(child) = self.activators[i].child.as_mut() {
-                        if let Ok(Some(status)) = child.try_wait() {
-                            let mut err = String::new();
-                            if let Some(mut e) = child.stderr.take() {
-                                let _ = e.read_to_string(&mut err);
-                            }
-                            self.activators[i].child = None;
-                            if !status.success() {
-                                let how = match &self.activators[i].state.activation {
-                                    Activation::Starting { how, .. } => how.clone(),
-                                    _ => "the service".into(),
-                                };
-                                let err = err.trim();
-                                let detail = if err.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!(": {err}")
-                                };
-                                self.fail(
-                                    i,
-                                    format!("{how} exited with {status}{detail}"),
-                                    attempts,
-                                );
-                                self.publish();
-                                continue;
-                            }
-                        }
-                    }
-                    if now.saturating_sub(since_us) > START_TIMEOUT.as_micros() as u64 {
+                    } else if let Some((false, detail)) = exited {
+                        self.fail(i, format!("{how} exited with {detail}"), attempts);
+                        self.publish();
+                    } else if now.saturating_sub(since_us) > START_TIMEOUT.as_micros() as u64 {
                         self.fail(
                             i,
                             format!(
@@ -571,6 +548,8 @@ impl Daemon {
                         self.publish();
                     }
                 }
+                // What kept it from starting may be gone (systemd ready).
+                Activation::Deferred { .. } if queued => self.activate(i),
                 Activation::Failed {
                     retry_us: Some(at), ..
                 } if at <= now && queued => self.activate(i),
@@ -581,6 +560,32 @@ impl Daemon {
                 _ => {}
             }
         }
+        reap_orphans();
+    }
+
+    /// Collects the exit of the process started for activator `i`, if it
+    /// has exited: (success, description).
+    fn reap_child(&mut self, i: usize) -> Option<(bool, String)> {
+        let child = self.activators[i].child.as_mut()?;
+        let status = match child.try_wait() {
+            Ok(Some(status)) => status,
+            Ok(None) => return None,
+            // Reaped by reap_orphans in a race: gone, status unknown.
+            Err(_) => {
+                self.activators[i].child = None;
+                return Some((true, "an unknown status".into()));
+            }
+        };
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        self.activators[i].child = None;
+        let detail = match err.trim() {
+            "" => format!("{status}"),
+            e => format!("{status}: {e}"),
+        };
+        Some((status.success(), detail))
     }
 
     fn saved(&self) -> Saved {
@@ -889,9 +894,25 @@ fn systemd_runs() -> bool {
     Path::new("/run/systemd/system").is_dir()
 }
 
+/// Does PID 1 take requests? Right after switch-root it is re-executing
+/// and its private socket is missing or not listening yet.
+fn systemd_ready() -> bool {
+    std::os::unix::net::UnixStream::connect("/run/systemd/private").is_ok()
+}
+
+/// Children of a previous process image (inherited across exec) have no
+/// handle here: reap them so that they do not stay zombies (which would
+/// hold up systemd-shutdown).
+fn reap_orphans() {
+    while let Ok(Some(_)) = rustix::process::waitpid(None, rustix::process::WaitOptions::NOHANG) {}
+}
+
 fn start_service(svc: &Service) -> Started {
     if systemd_runs() {
         if let Some(unit) = svc.systemd_service.as_deref().filter(|u| unit_exists(u)) {
+            if !systemd_ready() {
+                return Started::NotHere(format!("systemd is not ready to start {unit} yet"));
+            }
             // Not waited for here: right after switch-root PID 1 may still
             // be re-executing, and the event loop must not block on it.
             return match Command::new("systemctl")

@@ -240,6 +240,9 @@ fn check(out: &Out) {
         "oldroot_mounts",
         mountinfo.lines().filter(|l| l.contains("oldroot")).count(),
     );
+    if out.phase == "root" {
+        settle_activations();
+    }
     let emitted = match read_json(STATUS) {
         Some(status) => report_status(out, &status),
         None => {
@@ -331,6 +334,25 @@ fn check(out: &Out) {
         _ => {}
     }
     out.mark("end", out.phase.as_str());
+}
+
+/// Waits (up to 20 s) until no activation is under way, so that what the
+/// real root reports is its outcome.
+fn settle_activations() {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let busy = read_json(STATUS).is_some_and(|s| {
+            s["activators"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| a["activation"]["state"].as_str() != Some("idle"))
+        });
+        if !busy {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Reports kdbus-init's published status; returns how many log records it
