@@ -53,13 +53,24 @@ pub fn run(env: &Env) -> Result<bool> {
             g("owner_held")
         );
         let acts = m.all(phase, "activator");
+        let idle = acts.iter().filter(|a| a.ends_with(" idle")).count();
+        let busy: Vec<&str> = acts
+            .iter()
+            .filter(|a| !a.ends_with(" idle"))
+            .copied()
+            .collect();
+        let test: Vec<&str> = acts
+            .iter()
+            .filter(|a| a.starts_with("org.kdbus.test."))
+            .copied()
+            .collect();
         println!(
-            "           connections: {} activator(s){}",
+            "           connections: {} activator(s), {idle} idle; {}",
             acts.len(),
-            if acts.is_empty() {
-                String::new()
+            if busy.is_empty() {
+                format!("test name: {}", test.join(", "))
             } else {
-                format!(": {}", acts.join(", "))
+                format!("busy: {}", busy.join(", "))
             }
         );
         for a in m.all(phase, "activation") {
