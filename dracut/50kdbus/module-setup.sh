@@ -43,6 +43,11 @@ _kdbus_bin() {
     esac
     [[ -n $KDBUS_BINDIR ]] && src=$KDBUS_BINDIR/$1
     inst_binary "$src" "$2" || dfatal "kdbus: $src is missing (run \`make install\`, or build it first)"
+    # dracut's own stripping keeps symbol tables (strip -g); ours are not
+    # needed in an initramfs. --nostrip (do_strip=no) leaves them.
+    if [[ $do_strip != no ]] && command -v strip > /dev/null; then
+        strip --strip-all "${initdir}$2" 2> /dev/null || :
+    fi
 }
 
 install() {
