@@ -26,7 +26,7 @@ CHECKPATCH := $(LINUX_SRC)/scripts/checkpatch.pl
 
 BINARIES := kdbus-init switch-root kdbusctl
 
-.PHONY: all kmod rust deps install test lint kmod-check unit vmtest boottest demo bench-boot clean
+.PHONY: all kmod rust initramfs-bins deps install test lint kmod-check unit vmtest boottest demo bench-boot clean
 
 all: kmod rust
 
@@ -35,6 +35,10 @@ kmod:
 
 rust:
 	$(CARGO) build --release --workspace
+
+# What goes into initramfs images, built for size (Cargo profile initramfs).
+initramfs-bins:
+	$(CARGO) build --profile initramfs -p kdbus-init -p switch-root -p kdbusctl
 
 # ---------------------------------------------------------------- set-up
 
@@ -67,14 +71,14 @@ $(CHECKPATCH):
 
 # ---------------------------------------------------------------- install
 
-install: all
+install: all initramfs-bins
 	install -D -m 0644 kmod/kdbus.ko $(DESTDIR)/lib/modules/$(KVER)/extra/kdbus.ko
 	@# Staged installs (packages) leave the module index to the target system.
 	@if [ -n "$(DESTDIR)" ]; then echo "install: staged in $(DESTDIR): run 'depmod -a $(KVER)' on the target"; \
 	else depmod -a $(KVER); fi
-	install -D -m 0755 target/release/kdbus-init $(DESTDIR)$(PREFIX)/sbin/kdbus-init
-	install -D -m 0755 target/release/switch-root $(DESTDIR)$(PREFIX)/lib/kdbus/switch-root
-	install -D -m 0755 target/release/kdbusctl $(DESTDIR)$(PREFIX)/bin/kdbusctl
+	install -D -m 0755 target/initramfs/kdbus-init $(DESTDIR)$(PREFIX)/sbin/kdbus-init
+	install -D -m 0755 target/initramfs/switch-root $(DESTDIR)$(PREFIX)/lib/kdbus/switch-root
+	install -D -m 0755 target/initramfs/kdbusctl $(DESTDIR)$(PREFIX)/bin/kdbusctl
 	install -D -m 0644 dracut/50kdbus/kdbus-init.service $(DESTDIR)$(PREFIX)/lib/systemd/system/kdbus-init.service
 	install -d $(DESTDIR)$(PREFIX)/lib/dracut/modules.d/50kdbus
 	install -m 0755 dracut/50kdbus/*.sh $(DESTDIR)$(PREFIX)/lib/dracut/modules.d/50kdbus/

@@ -43,13 +43,30 @@ impl Env {
         let kdbus_ko = checkout.join("kmod/kdbus.ko");
         kernel.check_module(&kdbus_ko)?;
         // `--bin` applies to every package of one invocation: two runs.
+        // The binaries as `make install` builds them (profile initramfs),
+        // the test probe as a plain release build.
         for args in [
-            &["-p", "kdbus-init", "-p", "switch-root", "-p", "kdbusctl"][..],
-            &["-p", "kdbus-vmtest", "--bin", "kdbus-boot-probe"][..],
+            &[
+                "--profile",
+                "initramfs",
+                "-p",
+                "kdbus-init",
+                "-p",
+                "switch-root",
+                "-p",
+                "kdbusctl",
+            ][..],
+            &[
+                "--release",
+                "-p",
+                "kdbus-vmtest",
+                "--bin",
+                "kdbus-boot-probe",
+            ][..],
         ] {
             let st = Command::new(cargo())
                 .current_dir(checkout)
-                .args(["build", "--release", "-q"])
+                .args(["build", "-q"])
                 .args(args)
                 .status()
                 .context("run cargo")?;
@@ -57,7 +74,7 @@ impl Env {
                 bail!("building the release binaries failed");
             }
         }
-        let bindir = checkout.join("target/release");
+        let bindir = checkout.join("target/initramfs");
         let cache = checkout.join("build/boot");
         let base = image::base(&cache)?;
         let results = checkout.join("target/vmtest/boot");
@@ -67,7 +84,7 @@ impl Env {
             kernel,
             timeout,
             echo,
-            probe: bindir.join("kdbus-boot-probe"),
+            probe: checkout.join("target/release/kdbus-boot-probe"),
             cache,
             bindir,
             kdbus_ko,
