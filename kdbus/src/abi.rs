@@ -6,6 +6,8 @@
 
 #![allow(non_camel_case_types)]
 
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
 /// ioctl type ("magic") of every kdbus command.
 pub const KDBUS_IOCTL_MAGIC: u8 = 0x95;
 pub const KDBUS_SRC_ID_KERNEL: u64 = 0;
@@ -142,7 +144,9 @@ pub const KDBUS_POLICY_TALK: u64 = 1;
 pub const KDBUS_POLICY_OWN: u64 = 2;
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_notify_id_change {
     pub id: u64,
     pub flags: u64,
@@ -150,14 +154,18 @@ pub struct kdbus_notify_id_change {
 
 /// Followed by a NUL-terminated name.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_notify_name_change {
     pub old_id: kdbus_notify_id_change,
     pub new_id: kdbus_notify_id_change,
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_creds {
     pub uid: u64,
     pub euid: u64,
@@ -170,7 +178,9 @@ pub struct kdbus_creds {
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_pids {
     pub pid: u64,
     pub tid: u64,
@@ -180,20 +190,24 @@ pub struct kdbus_pids {
 /// Followed by 4 sets (inheritable, permitted, effective, bounding) of
 /// 32-bit capability words.
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, Immutable, KnownLayout)]
 pub struct kdbus_caps {
     pub last_cap: u32,
 }
 
 #[repr(C, align(8))]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_audit {
     pub sessionid: u32,
     pub loginuid: u32,
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_timestamp {
     pub seqnum: u64,
     pub monotonic_ns: u64,
@@ -202,14 +216,18 @@ pub struct kdbus_timestamp {
 
 /// `address` for PAYLOAD_VEC (sender), `offset` for PAYLOAD_OFF (receiver).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_vec {
     pub size: u64,
     pub address_or_offset: u64,
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_bloom_parameter {
     pub size: u64,
     pub n_hash: u64,
@@ -217,13 +235,17 @@ pub struct kdbus_bloom_parameter {
 
 /// Followed by the bloom bit field (`u64` words).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_bloom_filter {
     pub generation: u64,
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_memfd {
     pub start: u64,
     pub size: u64,
@@ -233,13 +255,17 @@ pub struct kdbus_memfd {
 
 /// Followed by a NUL-terminated name.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_name {
     pub flags: u64,
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_policy_access {
     pub type_: u64,
     pub access: u64,
@@ -284,7 +310,9 @@ pub const KDBUS_ITEM_HEADER_SIZE: u64 = 16;
 /// `timeout_ns` (absolute CLOCK_MONOTONIC deadline) for calls,
 /// `cookie_reply` for replies: they share storage.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_msg {
     pub size: u64,
     pub flags: u64,
@@ -297,7 +325,9 @@ pub struct kdbus_msg {
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_msg_info {
     pub offset: u64,
     pub msg_size: u64,
@@ -305,7 +335,9 @@ pub struct kdbus_msg_info {
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_cmd_send {
     pub size: u64,
     pub flags: u64,
@@ -315,7 +347,9 @@ pub struct kdbus_cmd_send {
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_cmd_recv {
     pub size: u64,
     pub flags: u64,
@@ -326,7 +360,9 @@ pub struct kdbus_cmd_recv {
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_cmd_free {
     pub size: u64,
     pub flags: u64,
@@ -335,7 +371,9 @@ pub struct kdbus_cmd_free {
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_cmd_hello {
     pub size: u64,
     pub flags: u64,
@@ -351,7 +389,9 @@ pub struct kdbus_cmd_hello {
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_info {
     pub size: u64,
     pub id: u64,
@@ -359,7 +399,9 @@ pub struct kdbus_info {
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_cmd_list {
     pub size: u64,
     pub flags: u64,
@@ -369,7 +411,9 @@ pub struct kdbus_cmd_list {
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_cmd_info {
     pub size: u64,
     pub flags: u64,
@@ -381,7 +425,9 @@ pub struct kdbus_cmd_info {
 }
 
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_cmd_match {
     pub size: u64,
     pub flags: u64,
@@ -391,7 +437,9 @@ pub struct kdbus_cmd_match {
 
 /// Generic payload of the commands that take only flags and items.
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct kdbus_cmd {
     pub size: u64,
     pub flags: u64,

@@ -1,6 +1,17 @@
-//! kdbusctl: inspect and drive a kdbus bus. Not implemented yet.
+//! kdbusctl: inspect and drive a kdbus bus (see the library for all of it).
 
-fn main() {
-    eprintln!("kdbusctl: not implemented yet");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = kdbusctl::Cli::parse();
+    let mut out = std::io::stdout().lock();
+    match kdbusctl::run(cli, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kdbusctl: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,204 @@
+//! kdbus-bench: measures kdbus against other local IPC in one run and
+//! prints absolute figures and ratios. Runs where kdbus.ko is loaded (in
+//! the VM: `cargo run -p kdbus-vmtest -- module -- target/release/kdbus-bench`).
+//!
+//! Each benchmark is a set of cases doing the same work — the first one the
+//! baseline — measured at several payload sizes. New comparisons (broadcast
+//! fan-out, memfd vs copy) are new entries in [`benchmarks`].
+
+mod env;
+mod measure;
+mod report;
+mod unicast;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use crate::env::BenchBus;
+use crate::measure::{human_bytes, measure, Budget, Case, Stats};
+use crate::report::{Group, Report};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kdbus-bench",
+    version,
+    about = "Measures kdbus against AF_UNIX socketpairs"
+)]
+struct Cli {
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    json_file: Option<PathBuf>,
+    /// Seconds spent on each case (after warm-up).
+    #[arg(long, default_value = "2", value_name = "SECONDS", value_parser = parse_seconds)]
+    duration: Duration,
+    /// Upper bound of timed operations per case.
+    #[arg(long, default_value_t = 200_000)]
+    max_iterations: u64,
+    /// Payload sizes in bytes (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [8usize, 64 << 10, 1 << 20])]
+    sizes: Vec<usize>,
+    /// A kdbusfs mount to create the benchmark bus in (default:
+    /// /sys/fs/kdbus if mounted, else a private mount).
+    #[arg(long, value_name = "DIR")]
+    mount: Option<PathBuf>,
+    /// Run only benchmarks whose name contains this.
+    #[arg(long)]
+    only: Option<String>,
+    /// Let the threads run on any CPU. By default all of them share one
+    /// CPU, so that a round trip measures the IPC path rather than
+    /// cross-CPU wakeup latency (which under QEMU's TCG is a timer tick).
+    #[arg(long)]
+    no_pin: bool,
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if secs >= 0.0 && secs.is_finite() => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!("{s:?} is not a number of seconds")),
+    }
+}
+
+/// The cases of one benchmark at one payload size, baseline first.
+type Cases = Vec<Box<dyn Case>>;
+
+/// A comparison: given the bus and a payload size, builds its cases.
+struct Benchmark {
+    name: &'static str,
+    cases: fn(&BenchBus, usize) -> Result<Cases>,
+}
+
+fn benchmarks() -> Vec<Benchmark> {
+    vec![Benchmark {
+        name: "unicast round trip",
+        cases: |bus, size| {
+            Ok(vec![
+                Box::new(unicast::SocketPair::new(size)?),
+                Box::new(unicast::KdbusSyncCall::new(bus, size)?),
+                Box::new(unicast::KdbusAsyncCall::new(bus, size)?),
+            ])
+        },
+    }]
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(report) => {
+            let met = report.targets.iter().all(|t| t.results.iter().all(|r| r.2));
+            if !met {
+                eprintln!("kdbus-bench: a target was not met (figures above)");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("kdbus-bench: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Pins this thread, and so every thread it starts, to the first CPU it
+/// may run on. Returns that CPU.
+fn pin_to_one_cpu() -> Result<usize> {
+    use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+    let allowed = sched_getaffinity(None)?;
+    let cpu = (0..CpuSet::MAX_CPU)
+        .find(|&c| allowed.is_set(c))
+        .context("no CPU in this thread's affinity mask")?;
+    let mut one = CpuSet::new();
+    one.set(cpu);
+    sched_setaffinity(None, &one)?;
+    Ok(cpu)
+}
+
+fn run(cli: Cli) -> Result<Report> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = if cli.no_pin {
+        None
+    } else {
+        Some(pin_to_one_cpu().context("pinning to one CPU (use --no-pin)")?)
+    };
+    let bus = BenchBus::create(cli.mount.as_deref())?;
+    let budget = Budget {
+        warmup: 20,
+        min_iterations: 20,
+        max_iterations: cli.max_iterations.max(20),
+        duration: cli.duration,
+    };
+    let mut report = Report {
+        kernel: rustix::system::uname()
+            .release()
+            .to_string_lossy()
+            .into_owned(),
+        cpus,
+        pinned_cpu: pinned,
+        bus: bus.name().to_owned(),
+        groups: Vec::new(),
+        targets: Vec::new(),
+    };
+    for bench in benchmarks() {
+        if cli.only.as_deref().is_some_and(|o| !bench.name.contains(o)) {
+            continue;
+        }
+        for &size in &cli.sizes {
+            let mut results: Vec<(String, Stats)> = Vec::new();
+            for mut case in (bench.cases)(&bus, size)? {
+                eprintln!(
+                    "kdbus-bench: {} {}: {}",
+                    bench.name,
+                    human_bytes(size),
+                    case.name()
+                );
+                let stats = measure(case.as_mut(), budget)?;
+                results.push((case.name(), stats));
+            }
+            report.groups.push(Group::new(bench.name, size, results));
+        }
+    }
+    report.check_target(
+        "kdbus round trip <= 2x socketpair round trip (issue 3)",
+        "unicast round trip",
+        "kdbus sync call",
+        2.0,
+    );
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = &cli.json_file {
+        std::fs::write(path, format!("{json}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if cli.json {
+        println!("{json}");
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_defaults() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["kdbus-bench"]).unwrap();
+        assert_eq!(cli.sizes, [8, 65536, 1 << 20]);
+        assert_eq!(cli.duration, Duration::from_secs(2));
+        let cli =
+            Cli::try_parse_from(["kdbus-bench", "--sizes", "1,2", "--duration", "0.1"]).unwrap();
+        assert_eq!(cli.sizes, [1, 2]);
+        assert!(Cli::try_parse_from(["kdbus-bench", "--duration", "x"]).is_err());
+    }
+
+    #[test]
+    fn every_benchmark_is_named() {
+        assert!(benchmarks().iter().all(|b| !b.name.is_empty()));
+    }
+}

@@ -1,0 +1,157 @@
+//! Timing loop and statistics, shared by every benchmark.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde::Serialize;
+
+/// One thing to measure: an operation repeated many times (a round trip,
+/// a fan-out...). Setup happens in the constructor, teardown in `Drop`.
+pub trait Case {
+    /// Short name, e.g. `"kdbus sync call"`.
+    fn name(&self) -> String;
+    /// Performs the operation once.
+    fn run_once(&mut self) -> Result<()>;
+}
+
+/// How long and how often each case runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Untimed runs first (page faults, caches, lazy allocations).
+    pub warmup: u64,
+    pub min_iterations: u64,
+    pub max_iterations: u64,
+    /// Stop once this much time was spent (after `min_iterations`).
+    pub duration: Duration,
+}
+
+/// Statistics of one case, in nanoseconds per operation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    pub iterations: u64,
+    pub min_ns: u64,
+    pub median_ns: u64,
+    pub mean_ns: u64,
+    pub p99_ns: u64,
+}
+
+impl Stats {
+    /// From per-operation samples (not empty).
+    pub fn from_samples(mut samples: Vec<u64>) -> Stats {
+        assert!(!samples.is_empty(), "no samples");
+        samples.sort_unstable();
+        let n = samples.len();
+        // Nearest-rank percentile.
+        let rank = |p: f64| samples[((p * n as f64).ceil() as usize).clamp(1, n) - 1];
+        Stats {
+            iterations: n as u64,
+            min_ns: samples[0],
+            median_ns: rank(0.5),
+            mean_ns: (samples.iter().map(|&s| s as u128).sum::<u128>() / n as u128) as u64,
+            p99_ns: rank(0.99),
+        }
+    }
+}
+
+/// Runs `case` within `budget` and times every operation.
+pub fn measure(case: &mut dyn Case, budget: Budget) -> Result<Stats> {
+    for _ in 0..budget.warmup {
+        case.run_once()?;
+    }
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    while (samples.len() as u64) < budget.max_iterations
+        && ((samples.len() as u64) < budget.min_iterations || started.elapsed() < budget.duration)
+    {
+        let t = Instant::now();
+        case.run_once()?;
+        samples.push(t.elapsed().as_nanos() as u64);
+    }
+    Ok(Stats::from_samples(samples))
+}
+
+/// `1.5 µs`, `12.3 ms`...
+pub fn human_ns(ns: u64) -> String {
+    match ns {
+        0..=999 => format!("{ns} ns"),
+        1_000..=999_999 => format!("{:.1} µs", ns as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1} ms", ns as f64 / 1e6),
+        _ => format!("{:.1} s", ns as f64 / 1e9),
+    }
+}
+
+/// `8 B`, `64 KiB`, `1 MiB`.
+pub fn human_bytes(n: usize) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_use_nearest_rank() {
+        let s = Stats::from_samples((1..=100).rev().collect());
+        assert_eq!(s.iterations, 100);
+        assert_eq!(s.min_ns, 1);
+        assert_eq!(s.median_ns, 50);
+        assert_eq!(s.p99_ns, 99);
+        assert_eq!(s.mean_ns, 50);
+        let one = Stats::from_samples(vec![7]);
+        assert_eq!((one.median_ns, one.p99_ns), (7, 7));
+    }
+
+    struct Counter(u64);
+
+    impl Case for Counter {
+        fn name(&self) -> String {
+            "counter".into()
+        }
+        fn run_once(&mut self) -> Result<()> {
+            self.0 += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn budget_bounds_the_runs() {
+        let mut c = Counter(0);
+        let budget = Budget {
+            warmup: 3,
+            min_iterations: 10,
+            max_iterations: 50,
+            duration: Duration::from_secs(3600),
+        };
+        let stats = measure(&mut c, budget).unwrap();
+        assert_eq!(stats.iterations, 50, "max_iterations caps a long duration");
+        assert_eq!(c.0, 53, "warm-up runs are not timed");
+        let stats = measure(
+            &mut c,
+            Budget {
+                duration: Duration::ZERO,
+                ..budget
+            },
+        )
+        .unwrap();
+        assert_eq!(stats.iterations, 10, "min_iterations even without time");
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_ns(950), "950 ns");
+        assert_eq!(human_ns(12_345), "12.3 µs");
+        assert_eq!(human_ns(4_608_800), "4.6 ms");
+        assert_eq!(human_ns(12_345_678), "12.3 ms");
+        assert_eq!(human_ns(2_500_000_000), "2.5 s");
+        assert_eq!(human_bytes(8), "8 B");
+        assert_eq!(human_bytes(65536), "64 KiB");
+        assert_eq!(human_bytes(1 << 20), "1 MiB");
+        assert_eq!(human_bytes(1000), "1000 B");
+    }
+}

@@ -1,0 +1,208 @@
+//! Results: groups of cases measured in one run, each compared with the
+//! group's baseline.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::measure::{human_bytes, human_ns, Stats};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub name: String,
+    #[serde(flatten)]
+    pub stats: Stats,
+    /// Median of this case / median of the baseline.
+    pub ratio: f64,
+}
+
+/// One comparison: cases doing the same work, one of them the baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    /// What is measured, e.g. `"unicast round trip"`.
+    pub benchmark: String,
+    pub payload_bytes: usize,
+    pub baseline: String,
+    pub cases: Vec<CaseResult>,
+}
+
+impl Group {
+    /// Builds the group; `results[0]` is the baseline.
+    pub fn new(benchmark: &str, payload_bytes: usize, results: Vec<(String, Stats)>) -> Group {
+        let base = results
+            .first()
+            .map(|(_, s)| s.median_ns.max(1))
+            .unwrap_or(1);
+        Group {
+            benchmark: benchmark.to_owned(),
+            payload_bytes,
+            baseline: results.first().map(|(n, _)| n.clone()).unwrap_or_default(),
+            cases: results
+                .into_iter()
+                .map(|(name, stats)| CaseResult {
+                    ratio: stats.median_ns as f64 / base as f64,
+                    name,
+                    stats,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn case(&self, name: &str) -> Option<&CaseResult> {
+        self.cases.iter().find(|c| c.name == name)
+    }
+}
+
+/// A stated target, checked against the figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub description: String,
+    pub case: String,
+    pub max_ratio: f64,
+    /// `(payload, ratio, met)` per group the target applies to.
+    pub results: Vec<(usize, f64, bool)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub kernel: String,
+    pub cpus: usize,
+    /// The CPU all threads ran on, unless `--no-pin`.
+    pub pinned_cpu: Option<usize>,
+    pub bus: String,
+    pub groups: Vec<Group>,
+    pub targets: Vec<Target>,
+}
+
+impl Report {
+    /// Checks `case` ≤ `max_ratio` × baseline in every group of `benchmark`.
+    pub fn check_target(&mut self, description: &str, benchmark: &str, case: &str, max_ratio: f64) {
+        let results = self
+            .groups
+            .iter()
+            .filter(|g| g.benchmark == benchmark)
+            .filter_map(|g| {
+                g.case(case)
+                    .map(|c| (g.payload_bytes, c.ratio, c.ratio <= max_ratio))
+            })
+            .collect();
+        self.targets.push(Target {
+            description: description.to_owned(),
+            case: case.to_owned(),
+            max_ratio,
+            results,
+        });
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let pinning = match self.pinned_cpu {
+            Some(cpu) => format!("all threads on CPU {cpu}"),
+            None => "threads on any CPU".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "kdbus-bench on Linux {}, {} CPUs ({pinning}), bus {}",
+            self.kernel, self.cpus, self.bus
+        );
+        let mut last = String::new();
+        for g in &self.groups {
+            if g.benchmark != last {
+                let _ = writeln!(
+                    out,
+                    "\n{} (median per operation; ratio = median / {} median)",
+                    g.benchmark, g.baseline
+                );
+                let _ = writeln!(
+                    out,
+                    "  {:<9} {:<18} {:>8} {:>10} {:>10} {:>10} {:>7}",
+                    "payload", "case", "iters", "median", "mean", "p99", "ratio"
+                );
+                last = g.benchmark.clone();
+            }
+            for c in &g.cases {
+                let _ = writeln!(
+                    out,
+                    "  {:<9} {:<18} {:>8} {:>10} {:>10} {:>10} {:>6.2}x",
+                    human_bytes(g.payload_bytes),
+                    c.name,
+                    c.stats.iterations,
+                    human_ns(c.stats.median_ns),
+                    human_ns(c.stats.mean_ns),
+                    human_ns(c.stats.p99_ns),
+                    c.ratio
+                );
+            }
+        }
+        for t in &self.targets {
+            let _ = writeln!(out, "\ntarget: {}", t.description);
+            for (payload, ratio, met) in &t.results {
+                let _ = writeln!(
+                    out,
+                    "  {:<9} {} {ratio:.2}x  {}",
+                    human_bytes(*payload),
+                    t.case,
+                    if *met { "met" } else { "NOT met" }
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(median: u64) -> Stats {
+        Stats {
+            iterations: 10,
+            min_ns: median,
+            median_ns: median,
+            mean_ns: median,
+            p99_ns: median,
+        }
+    }
+
+    #[test]
+    fn ratios_are_against_the_first_case_and_targets_are_checked() {
+        let mut report = Report {
+            kernel: "6.1".into(),
+            cpus: 2,
+            pinned_cpu: Some(0),
+            bus: "0-bench".into(),
+            groups: vec![
+                Group::new(
+                    "unicast round trip",
+                    8,
+                    vec![
+                        ("socketpair".into(), stats(10_000)),
+                        ("kdbus".into(), stats(15_000)),
+                    ],
+                ),
+                Group::new(
+                    "unicast round trip",
+                    1 << 20,
+                    vec![
+                        ("socketpair".into(), stats(1_000_000)),
+                        ("kdbus".into(), stats(2_500_000)),
+                    ],
+                ),
+            ],
+            targets: Vec::new(),
+        };
+        assert_eq!(report.groups[0].cases[0].ratio, 1.0);
+        assert_eq!(report.groups[0].cases[1].ratio, 1.5);
+        report.check_target("kdbus <= 2x socketpair", "unicast round trip", "kdbus", 2.0);
+        assert_eq!(
+            report.targets[0].results,
+            [(8, 1.5, true), (1 << 20, 2.5, false)]
+        );
+        let text = report.render();
+        assert!(text.contains("1.50x"), "{text}");
+        assert!(text.contains("1 MiB     kdbus 2.50x  NOT met"), "{text}");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["groups"][0]["cases"][1]["median_ns"], 15_000);
+        assert_eq!(json["groups"][1]["payload_bytes"], 1 << 20);
+    }
+}

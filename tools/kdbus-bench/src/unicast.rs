@@ -1,0 +1,243 @@
+//! Unicast request/reply round trips: a client sends a payload, an echo
+//! server on another thread sends it back. Both directions carry the
+//! payload, through kdbus or through an AF_UNIX socketpair (the baseline).
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use kdbus::{Connection, MessageBuilder};
+
+use crate::env::BenchBus;
+use crate::measure::Case;
+
+/// Generous: a round trip that takes this long is a failure, not a figure.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn payload(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i * 131 % 251) as u8).collect()
+}
+
+/// A kdbus connection on its own thread answering every call with the
+/// call's own payload.
+struct EchoServer {
+    id: u64,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<()>>>,
+}
+
+impl EchoServer {
+    fn start(bus: &BenchBus) -> Result<EchoServer> {
+        let conn = bus.connect("bench-echo")?;
+        let id = conn.id();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || serve(&conn, &flag));
+        Ok(EchoServer {
+            id,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn stop(&mut self) -> Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| anyhow!("echo server panicked"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+fn serve(conn: &Connection, stop: &AtomicBool) -> Result<()> {
+    while !stop.load(Ordering::Relaxed) {
+        if !conn.wait(Some(Duration::from_millis(50)))? {
+            continue;
+        }
+        let Some(call) = conn.recv()?.message else {
+            continue;
+        };
+        // The reply's payload vecs point into the call's pool slice: the
+        // kernel copies straight from there into the caller's pool.
+        let mut reply = MessageBuilder::reply_to(&call);
+        for part in call.payload() {
+            reply = reply.payload(part);
+        }
+        conn.send(&reply).context("echo server reply")?;
+    }
+    Ok(())
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            eprintln!("kdbus-bench: {e:#}");
+        }
+    }
+}
+
+/// Synchronous call (`KDBUS_SEND_SYNC_REPLY`): the client blocks in SEND
+/// and the reply lands directly in its pool.
+pub struct KdbusSyncCall {
+    client: Connection,
+    server: EchoServer,
+    data: Vec<u8>,
+}
+
+impl KdbusSyncCall {
+    pub fn new(bus: &BenchBus, size: usize) -> Result<KdbusSyncCall> {
+        let server = EchoServer::start(bus)?;
+        Ok(KdbusSyncCall {
+            client: bus.connect("bench-client")?,
+            server,
+            data: payload(size),
+        })
+    }
+}
+
+impl Case for KdbusSyncCall {
+    fn name(&self) -> String {
+        "kdbus sync call".into()
+    }
+
+    fn run_once(&mut self) -> Result<()> {
+        let msg = MessageBuilder::to_id(self.server.id)
+            .payload(&self.data)
+            .expect_reply(CALL_TIMEOUT);
+        let reply = self.client.call(&msg)?;
+        ensure!(
+            reply.payload_len() == self.data.len(),
+            "echo returned {} bytes, sent {}",
+            reply.payload_len(),
+            self.data.len()
+        );
+        Ok(())
+    }
+}
+
+/// Asynchronous call: SEND with EXPECT_REPLY, then poll and RECV the reply.
+pub struct KdbusAsyncCall {
+    client: Connection,
+    server: EchoServer,
+    data: Vec<u8>,
+}
+
+impl KdbusAsyncCall {
+    pub fn new(bus: &BenchBus, size: usize) -> Result<KdbusAsyncCall> {
+        let server = EchoServer::start(bus)?;
+        Ok(KdbusAsyncCall {
+            client: bus.connect("bench-client")?,
+            server,
+            data: payload(size),
+        })
+    }
+}
+
+impl Case for KdbusAsyncCall {
+    fn name(&self) -> String {
+        "kdbus async call".into()
+    }
+
+    fn run_once(&mut self) -> Result<()> {
+        let cookie = self.client.send(
+            &MessageBuilder::to_id(self.server.id)
+                .payload(&self.data)
+                .expect_reply(CALL_TIMEOUT),
+        )?;
+        loop {
+            if !self.client.wait(Some(CALL_TIMEOUT))? {
+                bail!("no reply within {CALL_TIMEOUT:?}");
+            }
+            if let Some(reply) = self.client.recv()?.message {
+                ensure!(
+                    reply.cookie_reply() == cookie,
+                    "unexpected message {reply:?}"
+                );
+                ensure!(reply.payload_len() == self.data.len(), "short echo");
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The baseline: the same round trip over an AF_UNIX stream socketpair.
+pub struct SocketPair {
+    client: Option<UnixStream>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+    data: Vec<u8>,
+    reply: Vec<u8>,
+}
+
+impl SocketPair {
+    pub fn new(size: usize) -> Result<SocketPair> {
+        let (client, mut server) = UnixStream::pair()?;
+        let thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; size];
+            loop {
+                match server.read_exact(&mut buf) {
+                    Ok(()) => server.write_all(&buf)?,
+                    // The client hung up: done.
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+            }
+        });
+        Ok(SocketPair {
+            client: Some(client),
+            thread: Some(thread),
+            data: payload(size),
+            reply: vec![0; size],
+        })
+    }
+}
+
+impl Case for SocketPair {
+    fn name(&self) -> String {
+        "socketpair".into()
+    }
+
+    fn run_once(&mut self) -> Result<()> {
+        let client = self.client.as_mut().expect("open until drop");
+        client.write_all(&self.data)?;
+        client.read_exact(&mut self.reply)?;
+        Ok(())
+    }
+}
+
+impl Drop for SocketPair {
+    fn drop(&mut self) {
+        drop(self.client.take());
+        if let Some(Ok(Err(e))) = self.thread.take().map(JoinHandle::join) {
+            eprintln!("kdbus-bench: socketpair echo: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::{measure, Budget};
+
+    #[test]
+    fn socketpair_round_trip_echoes() {
+        for size in [8, 65536, 1 << 20] {
+            let mut case = SocketPair::new(size).unwrap();
+            let stats = measure(
+                &mut case,
+                Budget {
+                    warmup: 1,
+                    min_iterations: 3,
+                    max_iterations: 3,
+                    duration: Duration::ZERO,
+                },
+            )
+            .unwrap();
+            assert_eq!(stats.iterations, 3);
+            assert_eq!(case.reply, case.data);
+        }
+    }
+}
