@@ -6,6 +6,7 @@
 #   make test      everything CI runs: lint, unit tests, VM tests
 #   make bench     the benchmarks in a VM (release build), figures as a table
 #   make demo      the main job: show the bus across a whole VM boot
+#   make bench-boot  boot time and initramfs size with and without kdbus
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -26,7 +27,8 @@ CHECKPATCH := $(LINUX_SRC)/scripts/checkpatch.pl
 
 BINARIES := kdbus-init switch-root kdbusctl
 
-.PHONY: all kmod rust deps install test lint kmod-check unit vmtest bench bench-smoke demo clean
+.PHONY: all kmod rust initramfs-bins deps install test lint kmod-check unit vmtest bench bench-smoke \
+	boottest demo bench-boot clean
 
 all: kmod rust
 
@@ -35,6 +37,10 @@ kmod:
 
 rust:
 	$(CARGO) build --release --workspace
+
+# What goes into initramfs images, built for size (Cargo profile initramfs).
+initramfs-bins:
+	$(CARGO) build --profile initramfs -p kdbus-init -p switch-root -p kdbusctl
 
 # ---------------------------------------------------------------- set-up
 
@@ -67,20 +73,22 @@ $(CHECKPATCH):
 
 # ---------------------------------------------------------------- install
 
-install: all
+install: all initramfs-bins
 	install -D -m 0644 kmod/kdbus.ko $(DESTDIR)/lib/modules/$(KVER)/extra/kdbus.ko
 	@# Staged installs (packages) leave the module index to the target system.
 	@if [ -n "$(DESTDIR)" ]; then echo "install: staged in $(DESTDIR): run 'depmod -a $(KVER)' on the target"; \
 	else depmod -a $(KVER); fi
-	install -D -m 0755 target/release/kdbus-init $(DESTDIR)$(PREFIX)/sbin/kdbus-init
-	install -D -m 0755 target/release/switch-root $(DESTDIR)$(PREFIX)/lib/kdbus/switch-root
-	install -D -m 0755 target/release/kdbusctl $(DESTDIR)$(PREFIX)/bin/kdbusctl
+	install -D -m 0755 target/initramfs/kdbus-init $(DESTDIR)$(PREFIX)/sbin/kdbus-init
+	install -D -m 0755 target/initramfs/switch-root $(DESTDIR)$(PREFIX)/lib/kdbus/switch-root
+	install -D -m 0755 target/initramfs/kdbusctl $(DESTDIR)$(PREFIX)/bin/kdbusctl
+	install -D -m 0644 dracut/50kdbus/kdbus-init.service $(DESTDIR)$(PREFIX)/lib/systemd/system/kdbus-init.service
 	install -d $(DESTDIR)$(PREFIX)/lib/dracut/modules.d/50kdbus
-	install -m 0755 dracut/50kdbus/* $(DESTDIR)$(PREFIX)/lib/dracut/modules.d/50kdbus/
+	install -m 0755 dracut/50kdbus/*.sh $(DESTDIR)$(PREFIX)/lib/dracut/modules.d/50kdbus/
+	install -m 0644 dracut/50kdbus/*.service $(DESTDIR)$(PREFIX)/lib/dracut/modules.d/50kdbus/
 
 # ---------------------------------------------------------------- tests
 
-test: deps lint unit kmod-check vmtest bench-smoke
+test: deps lint unit kmod-check vmtest bench-smoke boottest
 
 lint: $(CHECKPATCH)
 	$(CARGO) fmt --all -- --check
@@ -121,13 +129,18 @@ bench-smoke: kmod-check
 	$(CARGO) build -q --release -p kdbus-bench
 	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) module -- target/release/kdbus-bench --quick
 
+# Full boots under QEMU: Debian 12 root (built once, cached in build/boot),
+# dracut --add kdbus initramfs, six scenarios.
+boottest: kmod-check
+	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) boot
+
+bench-boot: deps kmod-check
+	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) bench
+
 # ---------------------------------------------------------------- demo
 
 demo: deps kmod-check
-	@echo "demo: the full boot demo (initramfs -> real root -> shutdown root) arrives"
-	@echo "demo: with kdbus-init; for now it boots $(KVER) in a VM, loads kdbus.ko,"
-	@echo "demo: mounts two kdbusfs domains, checks them and unloads the module."
-	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) abi
+	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) demo
 
 clean:
 	$(MAKE) -C kmod clean

@@ -1,7 +1,447 @@
-//! kdbus-init: the early-boot activator (creates the system bus at boot and
-//! carries it through every root transition). Not implemented yet.
+//! kdbus-init: the early-boot activator. Creates the system bus at boot
+//! (`kdbus=1`), holds an activator for every D-Bus system service, and
+//! carries the bus through initramfs → real root → shutdown root by
+//! re-executing the new root's binary with its state and handles.
 
-fn main() {
-    eprintln!("kdbus-init: not implemented yet");
-    std::process::exit(2);
+mod bus;
+mod daemon;
+mod services;
+mod state;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bootenv::cmdline::BootOptions;
+use bootenv::log::{BootLog, LogConfig};
+use clap::{Parser, Subcommand};
+use tracing::{error, warn, Level};
+
+use crate::state::{Saved, Status};
+
+#[derive(Parser)]
+#[command(
+    name = "kdbus-init",
+    version,
+    about = "Creates the kdbus system bus at boot and carries it from the initramfs to the shutdown root",
+    after_help = "Kernel command line: kdbus=1|0 (also yes/no, on/off, true/false; a bare `kdbus` \
+                  means 1; absent means 0), rd.kdbus.debug, rd.kdbus.shell=shutdown, \
+                  rd.kdbus.services=DIR.\nStatus: /run/kdbus/kdbus-init.json (`kdbus-init status`)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// Also log to stderr (for running by hand).
+    #[arg(long)]
+    foreground: bool,
+    /// Log debug records too.
+    #[arg(long)]
+    debug: bool,
+    /// Use this command line instead of /proc/cmdline.
+    #[arg(long, value_name = "LINE")]
+    cmdline: Option<String>,
+    /// Directory of D-Bus system service files.
+    #[arg(long, value_name = "DIR")]
+    services_dir: Option<PathBuf>,
+    /// Internal: continue from the state in this sealed memfd (re-exec).
+    #[arg(long, value_name = "FD", hide = true)]
+    state_fd: Option<i32>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Set up the bus and serve it (the default).
+    Run(RunArgs),
+    /// Show the running kdbus-init's state.
+    Status {
+        /// The whole state as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tell the running kdbus-init to follow a root change, and wait until
+    /// it runs from this root's binary.
+    Follow {
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// Wait until the bus is up (for init scripts that start kdbus-init in
+    /// the background).
+    /// Returns at once when kdbus= does not ask for the bus.
+    WaitReady {
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+        /// The kdbus-init process to wait for (fail early if it exits).
+        #[arg(long)]
+        pid: Option<u32>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Cmd::Run(RunArgs {
+        foreground: false,
+        debug: false,
+        cmdline: None,
+        services_dir: None,
+        state_fd: None,
+    })) {
+        Cmd::Run(args) => run(args),
+        Cmd::Status { json } => status(json),
+        Cmd::Follow { timeout } => follow(Duration::from_secs(timeout)),
+        Cmd::WaitReady { timeout, pid } => wait_ready(Duration::from_secs(timeout), pid),
+    }
+}
+
+fn log_config(foreground: bool, debug: bool) -> LogConfig {
+    let mut c = LogConfig::new("kdbus-init");
+    c.also_stderr = foreground;
+    c.max_level = if debug { Level::DEBUG } else { Level::INFO };
+    c
+}
+
+/// Says `msg` on the console itself, whatever the log level filters.
+fn console(msg: &str) {
+    if let Ok(mut c) = std::fs::OpenOptions::new().write(true).open("/dev/console") {
+        let _ = writeln!(c, "kdbus-init: {msg}");
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    if let Some(fd) = args.state_fd {
+        return resume(args, fd);
+    }
+    let cmdline = match &args.cmdline {
+        Some(line) => BootOptions::parse(line),
+        None => match BootOptions::from_proc() {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("kdbus-init: cannot read /proc/cmdline: {e} (is /proc mounted?)");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let debug = args.debug || cmdline.debug;
+    if let Some(w) = cmdline.kdbus_warning() {
+        let log = BootLog::new(log_config(args.foreground, debug), None);
+        log.install();
+        console(&w);
+        warn!("{w}");
+        log.flush();
+        notify_ready();
+        return ExitCode::SUCCESS;
+    }
+    if !cmdline.kdbus.enabled() {
+        // Type=notify: an exit without READY would count as a failure.
+        notify_ready();
+        if args.foreground {
+            eprintln!(
+                "kdbus-init: kdbus is {} on the kernel command line: nothing to do",
+                cmdline.kdbus
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    // A daemon started from the initramfs is a root storage daemon:
+    // argv[0] starting with '@' makes systemd's killing sprees spare it.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if bootenv::mounts::in_initramfs() && !argv0.to_string_lossy().starts_with('@') {
+        let rest: Vec<OsString> = std::env::args_os().skip(1).collect();
+        let err = std::process::Command::new("/proc/self/exe")
+            .arg0("@kdbus-init")
+            .args(rest)
+            .exec();
+        console(&format!(
+            "cannot mark itself as a root storage daemon ({err}); going on"
+        ));
+    }
+    let log = BootLog::new(log_config(args.foreground, debug), None);
+    log.install();
+    for w in &cmdline.warnings {
+        warn!("{w}");
+    }
+    let exe_path = std::fs::read_link("/proc/self/exe")
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/usr/sbin/kdbus-init".into());
+    let opts = daemon::Options {
+        foreground: args.foreground,
+        debug,
+        services_dir: services_dir(&args, &cmdline),
+    };
+    match daemon::Daemon::start(opts, log.clone(), exe_path) {
+        Ok(d) => {
+            d.run();
+            log.flush();
+            ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            error!("{msg}; the boot continues without the bus");
+            console(&format!("{msg}; the boot continues without the bus"));
+            log.flush();
+            notify_ready();
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Tells systemd we are done starting (no-op without $NOTIFY_SOCKET).
+fn notify_ready() {
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+}
+
+fn services_dir(args: &RunArgs, cmdline: &BootOptions) -> PathBuf {
+    args.services_dir
+        .clone()
+        .or_else(|| cmdline.services_dir.as_ref().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(services::SYSTEM_SERVICES))
+}
+
+fn resume(args: RunArgs, fd: i32) -> ExitCode {
+    // SAFETY: the previous image handed us this fd number for exactly this
+    // purpose; if it is not open, fcntl fails and we never use it.
+    let blob = (fd >= 0
+        && rustix::io::fcntl_getfd(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }).is_ok())
+    .then(|| unsafe { OwnedFd::from_raw_fd(fd) });
+    let saved: Result<Saved, String> = match blob {
+        None => Err(format!(
+            "the state fd {fd} handed over by the previous kdbus-init is missing"
+        )),
+        Some(blob) => bootenv::state::open::<Saved>(blob).map_err(|e| e.to_string()),
+    };
+    let saved = saved.and_then(|s| {
+        if s.version == state::VERSION {
+            Ok(s)
+        } else {
+            Err(format!(
+                "the state blob has version {}, this kdbus-init reads {}",
+                s.version,
+                state::VERSION
+            ))
+        }
+    });
+    let (foreground, debug) = match &saved {
+        Ok(s) => (s.foreground || args.foreground, s.debug || args.debug),
+        Err(_) => (args.foreground, args.debug),
+    };
+    let log = BootLog::new(
+        log_config(foreground, debug),
+        saved.as_ref().ok().map(|s| s.log.clone()),
+    );
+    log.install();
+    let cmdline = BootOptions::from_proc().unwrap_or_else(|_| BootOptions::parse(""));
+    let opts = daemon::Options {
+        foreground,
+        debug,
+        services_dir: services_dir(&args, &cmdline),
+    };
+    match daemon::Daemon::resume(opts, log.clone(), saved, fd) {
+        Ok(d) => {
+            d.run();
+            log.flush();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            // Returning would drop the bus handles: stay, holding them.
+            error!("cannot set up after the re-exec: {e}; holding the bus without serving it");
+            console(&format!(
+                "cannot set up after the re-exec: {e}; holding the bus without serving it"
+            ));
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+    }
+}
+
+fn status(json: bool) -> ExitCode {
+    let text = match std::fs::read_to_string(state::STATUS_FILE) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "kdbus-init: no status in {} ({e}): kdbus-init is not running (kdbus=1 missing on \
+                 the kernel command line, or it failed: see `journalctl -t kdbus-init`)",
+                state::STATUS_FILE
+            );
+            return ExitCode::from(1);
+        }
+    };
+    if json {
+        println!("{}", text.trim_end());
+        return ExitCode::SUCCESS;
+    }
+    let s: Status = match serde_json::from_str(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "kdbus-init: {} is not a status this version reads: {e}",
+                state::STATUS_FILE
+            );
+            return ExitCode::from(1);
+        }
+    };
+    print!("{}", render_status(&s));
+    ExitCode::SUCCESS
+}
+
+fn render_status(s: &Status) -> String {
+    let mut out = String::new();
+    let bus = s.saved.bus.as_ref();
+    out += &format!(
+        "kdbus-init pid {} in the {} ({})\n",
+        s.pid,
+        s.root.as_str(),
+        s.exe
+    );
+    out += &format!(
+        "bus: {} id {} (owner handle {})\n",
+        bus.map(|b| b.path.as_str()).unwrap_or("none"),
+        bus.and_then(|b| b.id.as_deref()).unwrap_or("unknown"),
+        if bus.and_then(|b| b.owner_fd).is_some() {
+            "held"
+        } else {
+            "not held"
+        }
+    );
+    out += &format!(
+        "log: now to {:?}; {} record(s) to kmsg, {} to journald, {} waiting, {} lost\n",
+        s.log_sink, s.saved.log.to_kmsg, s.saved.log.to_journal, s.kmsg_queued, s.saved.log.dropped
+    );
+    out += &format!("activators ({}):\n", s.saved.activators.len());
+    for a in &s.saved.activators {
+        out += &format!("  {:<40} {:?}\n", a.name, a.activation);
+    }
+    out += "phases:\n";
+    for p in &s.saved.history {
+        out += &format!(
+            "  {:>10.3}s {:<14} pid {} {} bus {}\n",
+            p.since_us as f64 / 1e6,
+            p.root.as_str(),
+            p.pid,
+            p.exe,
+            p.bus_id.as_deref().unwrap_or("-")
+        );
+    }
+    for a in &s.saved.activations {
+        out += &format!(
+            "  {:>10.3}s activation {} ({}): {}\n",
+            a.at_us as f64 / 1e6,
+            a.name,
+            a.root.as_str(),
+            a.event
+        );
+    }
+    for p in &s.saved.problems {
+        out += &format!("problem: {p}\n");
+    }
+    out
+}
+
+fn running_pid() -> Option<i32> {
+    std::fs::read_to_string(state::PID_FILE)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn follow(timeout: Duration) -> ExitCode {
+    let Some(pid) = running_pid() else {
+        eprintln!("kdbus-init: not running (no {})", state::PID_FILE);
+        return ExitCode::from(1);
+    };
+    let target = rustix::process::Pid::from_raw(pid).expect("positive pid");
+    if let Err(e) = rustix::process::kill_process(target, rustix::process::Signal::USR1) {
+        eprintln!("kdbus-init: cannot signal pid {pid}: {e}");
+        return ExitCode::from(1);
+    }
+    let start = Instant::now();
+    let exe = format!("/proc/{pid}/exe");
+    while start.elapsed() < timeout {
+        let same = std::fs::File::open(&exe)
+            .ok()
+            .zip(std::fs::File::open("/proc/self/exe").ok())
+            .is_some_and(|(a, b)| bootenv::mounts::same_file(&a, &b).unwrap_or(false));
+        if same {
+            return ExitCode::SUCCESS;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "kdbus-init: pid {pid} did not move to this root's binary within {}s (see `kdbus-init status`)",
+        timeout.as_secs()
+    );
+    ExitCode::from(1)
+}
+
+fn wait_ready(timeout: Duration, pid: Option<u32>) -> ExitCode {
+    if !BootOptions::from_proc().is_ok_and(|o| o.kdbus.enabled()) {
+        return ExitCode::SUCCESS;
+    }
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Some(pid) = pid {
+            // Gone (or a zombie) without a bus: it failed and said why.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let dead = stat.is_empty()
+                || stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'));
+            if dead && state::read_status().is_err() {
+                eprintln!("kdbus-init: exited without setting up the bus (see the kernel log)");
+                return ExitCode::from(1);
+            }
+        }
+        if let Ok(s) = state::read_status() {
+            if s.saved.bus.is_some() && std::path::Path::new(&format!("/proc/{}", s.pid)).exists() {
+                return ExitCode::SUCCESS;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "kdbus-init: the bus did not come up within {}s (see the kernel log)",
+        timeout.as_secs()
+    );
+    ExitCode::from(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::RootKind;
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let c =
+            Cli::try_parse_from(["kdbus-init", "run", "--foreground", "--state-fd", "5"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Cmd::Run(RunArgs {
+                state_fd: Some(5),
+                foreground: true,
+                ..
+            }))
+        ));
+        let c = Cli::try_parse_from(["kdbus-init", "status", "--json"]).unwrap();
+        assert!(matches!(c.command, Some(Cmd::Status { json: true })));
+    }
+
+    #[test]
+    fn root_kind_names() {
+        assert_eq!(RootKind::ShutdownRoot.as_str(), "shutdown-root");
+        assert_eq!(
+            serde_json::to_string(&RootKind::RealRoot).unwrap(),
+            "\"real-root\""
+        );
+    }
 }

@@ -4,8 +4,12 @@
 //! kernel under QEMU (TCG): `module` boots the host's own userspace through
 //! virtme-ng, loads the freshly built `kmod/kdbus.ko`, runs the given
 //! commands, unloads the module and fails on a bad exit status, a failed
-//! `rmmod` or any oops, BUG or WARNING in the kernel log.
+//! `rmmod` or any oops, BUG or WARNING in the kernel log. `boot` boots a
+//! real Debian 12 root with a `dracut --add kdbus` initramfs under QEMU and
+//! checks the bus through every root transition; `demo` does one such boot
+//! and prints its timeline; `bench` measures what the bus costs the boot.
 
+mod boot;
 mod dmesg;
 mod kernel;
 mod vng;
@@ -43,6 +47,36 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Boot scenarios (all by default): a Debian 12 root and a `dracut
+    /// --add kdbus` initramfs under QEMU, judged from the serial console.
+    Boot {
+        /// Scenario names (kdbus-on, kdbus-absent, kdbus-0, kdbus-banana,
+        /// shell-init, shutdown-shell).
+        scenarios: Vec<String>,
+        /// Show the guest's console while it runs.
+        #[arg(long)]
+        echo: bool,
+        /// Seconds one boot may take.
+        #[arg(long, default_value_t = 300)]
+        boot_timeout: u64,
+    },
+    /// One boot with kdbus=1 through initramfs, real root and shutdown
+    /// root, with a timeline of what the bus did.
+    Demo {
+        #[arg(long)]
+        echo: bool,
+        #[arg(long, default_value_t = 300)]
+        boot_timeout: u64,
+    },
+    /// Boot time to the switch to the real root and initramfs size, with
+    /// and without `--add kdbus` and `kdbus=1`.
+    Bench {
+        /// Boots per variant.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        #[arg(long, default_value_t = 300)]
+        boot_timeout: u64,
+    },
 }
 
 /// The checkout this harness was built from.
@@ -68,7 +102,24 @@ fn run(cli: Cli) -> Result<bool> {
     let module = root.join("kmod/kdbus.ko");
     kernel.check_module(&module)?;
 
+    let secs = std::time::Duration::from_secs;
     let commands = match cli.command {
+        Cmd::Boot {
+            scenarios,
+            echo,
+            boot_timeout,
+        } => {
+            let env = boot::Env::prepare(&root, kernel, secs(boot_timeout), echo)?;
+            return boot::run(&env, &scenarios);
+        }
+        Cmd::Demo { echo, boot_timeout } => {
+            let env = boot::Env::prepare(&root, kernel, secs(boot_timeout), echo)?;
+            return boot::demo::run(&env);
+        }
+        Cmd::Bench { runs, boot_timeout } => {
+            let env = boot::Env::prepare(&root, kernel, secs(boot_timeout), false)?;
+            return boot::bench::run(&env, runs);
+        }
         Cmd::Module { command } => vec![command],
         Cmd::Abi { args } => abi_test_binaries(&root)?
             .into_iter()

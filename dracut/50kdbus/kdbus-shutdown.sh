@@ -1,0 +1,17 @@
+#!/bin/sh
+# Shutdown root, pre-shutdown hook (sourced by dracut's /shutdown): make
+# kdbus-init move here before /oldroot is unmounted (dracut kills whatever
+# still references /oldroot), then, on rd.kdbus.shell=shutdown, open a shell
+# with kdbusctl on the same bus. Leaving the shell continues the shutdown.
+if [ -e /run/kdbus/kdbus-init.pid ]; then
+    kdbus-init follow --timeout 15 || warn "kdbus: kdbus-init did not move into the shutdown root"
+fi
+if [ "$(getarg rd.kdbus.shell=)" = "shutdown" ]; then
+    {
+        echo
+        echo "kdbus: debugging shell in the shutdown root (rd.kdbus.shell=shutdown)."
+        echo "kdbus: try 'kdbusctl status', 'kdbusctl list', 'kdbus-init status'; 'exit' continues the $ACTION."
+    } >/dev/console
+    PS1='kdbus-shutdown# ' setsid -c /bin/sh -i </dev/console >/dev/console 2>&1
+    echo "kdbus: shell closed, continuing the $ACTION" >/dev/console
+fi

@@ -1,0 +1,29 @@
+#!/bin/bash
+# Test-only dracut module of the boot tests (never installed on a system):
+# the probe that reports what it sees in the initramfs and in the shutdown
+# root, and a D-Bus service file whose program exists only in the real root.
+# KDBUS_TEST_PROBE=FILE is the probe binary.
+
+# shellcheck disable=SC2317  # functions are called by dracut
+
+check() {
+    return 255
+}
+
+depends() {
+    echo kdbus
+}
+
+install() {
+    inst_binary "$KDBUS_TEST_PROBE" /usr/lib/kdbus-test/kdbus-boot-probe
+    inst_simple "$moddir/org.kdbus.test.Late.service" \
+        /usr/share/dbus-1/system-services/org.kdbus.test.Late.service
+    if dracut_module_included "systemd"; then
+        inst_simple "$moddir/kdbus-test-initrd.service" "$systemdsystemunitdir/kdbus-test-initrd.service"
+        $SYSTEMCTL -q --root "$initdir" add-wants initrd.target kdbus-test-initrd.service
+    else
+        inst_hook pre-pivot 90 "$moddir/kdbus-test-initrd.sh"
+    fi
+    inst_hook pre-shutdown 50 "$moddir/kdbus-test-shutdown.sh"
+    inst_hook shutdown 99 "$moddir/kdbus-test-final.sh"
+}

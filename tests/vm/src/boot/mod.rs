@@ -1,0 +1,359 @@
+//! Full boots under QEMU: a real Debian 12 root disk, a `dracut --add kdbus`
+//! initramfs, and the scenarios of `scenarios.rs`, judged from the serial
+//! console.
+
+pub mod bench;
+pub mod demo;
+pub mod image;
+pub mod initramfs;
+pub mod markers;
+pub mod qemu;
+pub mod scenarios;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::kernel::Kernel;
+use initramfs::Flavour;
+use scenarios::{Outcome, Scenario};
+
+pub struct Env {
+    pub checkout: PathBuf,
+    pub kernel: Kernel,
+    pub timeout: Duration,
+    pub echo: bool,
+    cache: PathBuf,
+    bindir: PathBuf,
+    probe: PathBuf,
+    kdbus_ko: PathBuf,
+    base: PathBuf,
+    results: PathBuf,
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+impl Env {
+    /// Builds the release binaries and the root image (cached).
+    pub fn prepare(checkout: &Path, kernel: Kernel, timeout: Duration, echo: bool) -> Result<Env> {
+        let kdbus_ko = checkout.join("kmod/kdbus.ko");
+        kernel.check_module(&kdbus_ko)?;
+        // `--bin` applies to every package of one invocation: two runs.
+        // The binaries as `make install` builds them (profile initramfs),
+        // the test probe as a plain release build.
+        for args in [
+            &[
+                "--profile",
+                "initramfs",
+                "-p",
+                "kdbus-init",
+                "-p",
+                "switch-root",
+                "-p",
+                "kdbusctl",
+            ][..],
+            &[
+                "--release",
+                "-p",
+                "kdbus-vmtest",
+                "--bin",
+                "kdbus-boot-probe",
+            ][..],
+        ] {
+            let st = Command::new(cargo())
+                .current_dir(checkout)
+                .args(["build", "-q"])
+                .args(args)
+                .status()
+                .context("run cargo")?;
+            if !st.success() {
+                bail!("building the release binaries failed");
+            }
+        }
+        let bindir = checkout.join("target/initramfs");
+        let cache = checkout.join("build/boot");
+        let base = image::base(&cache)?;
+        let results = checkout.join("target/vmtest/boot");
+        std::fs::create_dir_all(&results)?;
+        Ok(Env {
+            checkout: checkout.to_path_buf(),
+            kernel,
+            timeout,
+            echo,
+            probe: checkout.join("target/release/kdbus-boot-probe"),
+            cache,
+            bindir,
+            kdbus_ko,
+            base,
+            results,
+        })
+    }
+
+    pub fn initramfs(&self, flavour: Flavour, content: initramfs::Content) -> Result<PathBuf> {
+        initramfs::build(
+            &self.cache,
+            flavour,
+            content,
+            &initramfs::Inputs {
+                checkout: &self.checkout,
+                kver: &self.kernel.release,
+                bindir: &self.bindir,
+                kdbus_ko: &self.kdbus_ko,
+                probe: &self.probe,
+            },
+        )
+    }
+
+    /// Boots once; returns the console.
+    pub fn boot(
+        &self,
+        name: &str,
+        initrd: &Path,
+        cmdline: &str,
+        shell: bool,
+    ) -> Result<qemu::Console> {
+        let dir = self.results.join(name);
+        std::fs::create_dir_all(&dir)?;
+        let g = self.checkout.join("tests/vm/guest");
+        let add = |from: PathBuf, to: &str, mode: u32| image::Add {
+            from,
+            to: to.to_owned(),
+            mode,
+        };
+        let adds = vec![
+            add(
+                self.bindir.join("kdbus-init"),
+                "/usr/sbin/kdbus-init",
+                0o755,
+            ),
+            add(self.bindir.join("kdbusctl"), "/usr/bin/kdbusctl", 0o755),
+            add(
+                self.bindir.join("switch-root"),
+                "/usr/lib/kdbus/switch-root",
+                0o755,
+            ),
+            add(
+                self.checkout.join("dracut/50kdbus/kdbus-init.service"),
+                "/usr/lib/systemd/system/kdbus-init.service",
+                0o644,
+            ),
+            add(
+                self.probe.clone(),
+                "/usr/lib/kdbus-test/kdbus-boot-probe",
+                0o755,
+            ),
+            // The activatable test service, only in the real root.
+            add(
+                self.probe.clone(),
+                "/usr/lib/kdbus-test/late-service",
+                0o755,
+            ),
+            add(
+                g.join("root/kdbus-test-root.service"),
+                "/etc/systemd/system/kdbus-test-root.service",
+                0o644,
+            ),
+            add(
+                g.join("root/kdbus-test-late.service"),
+                "/etc/systemd/system/kdbus-test-late.service",
+                0o644,
+            ),
+            add(
+                g.join("90kdbustest/org.kdbus.test.Late.service"),
+                "/usr/share/dbus-1/system-services/org.kdbus.test.Late.service",
+                0o644,
+            ),
+            add(
+                initrd.to_path_buf(),
+                &format!("/boot/initrd.img-{}", self.kernel.release),
+                0o644,
+            ),
+        ];
+        let links = [(
+            "/etc/systemd/system/multi-user.target.wants/kdbus-test-root.service",
+            "/etc/systemd/system/kdbus-test-root.service",
+        )];
+        let disk = image::disk(&self.base, &dir, &adds, &links)?;
+        let mut responses = Vec::new();
+        if shell {
+            responses.push((
+                scenarios::SHELL_PROMPT.to_owned(),
+                scenarios::SHELL_INPUT.to_owned(),
+            ));
+            responses.push((scenarios::SHELL_DONE.to_owned(), "exit\n".to_owned()));
+        }
+        let full = format!(
+            "root=/dev/vda rw console=ttyS0,115200 panic=-1 rd.shell=0 rd.emergency=poweroff \
+             systemd.show_status=1 {cmdline}"
+        );
+        let boot = qemu::Boot {
+            kernel: &self.kernel.image,
+            initrd,
+            disk: &disk,
+            cmdline: full,
+            timeout: self.timeout,
+            log: dir.join("console.log"),
+            responses,
+            echo: self.echo,
+        };
+        let console = boot.run()?;
+        let _ = std::fs::remove_file(&disk);
+        Ok(console)
+    }
+
+    pub fn console_log(&self, name: &str) -> PathBuf {
+        self.results.join(name).join("console.log")
+    }
+}
+
+/// Runs the named scenarios (all if empty); true if none failed.
+pub fn run(env: &Env, names: &[String]) -> Result<bool> {
+    let all = scenarios::all();
+    let chosen: Vec<&Scenario> = if names.is_empty() {
+        all.iter().collect()
+    } else {
+        let mut v = Vec::new();
+        for n in names.iter().filter(|n| *n != "image-content") {
+            match all.iter().find(|s| s.name == n) {
+                Some(s) => v.push(s),
+                None => bail!(
+                    "no boot scenario '{n}' (known: image-content, {})",
+                    all.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                ),
+            }
+        }
+        v
+    };
+    let mut images = Vec::new();
+    let (mut passed, mut failed, mut pending) = (0, 0, 0);
+    let mut failed_scenarios = Vec::new();
+    if names.is_empty() || names.iter().any(|n| n == "image-content") {
+        eprintln!("== image-content: what --add kdbus puts into an initramfs, and what not");
+        let mut bad = false;
+        for (name, ok, why) in image_content(env, &mut images)? {
+            if ok {
+                passed += 1;
+                eprintln!("   ok       {name}");
+            } else {
+                failed += 1;
+                bad = true;
+                eprintln!("   FAIL     {name}\n            {why}");
+            }
+        }
+        if bad {
+            failed_scenarios.push("image-content");
+        }
+    }
+    for s in chosen {
+        let initrd = env.initramfs(s.flavour, initramfs::Content::KdbusTest)?;
+        images.push(initrd.clone());
+        eprintln!("== boot {}: {}", s.name, s.about);
+        let console = env.boot(s.name, &initrd, s.cmdline, s.shell)?;
+        let checks = s.evaluate(&console);
+        let mut bad = false;
+        for c in &checks {
+            match &c.outcome {
+                Outcome::Pass => {
+                    passed += 1;
+                    eprintln!("   ok       {}", c.name);
+                }
+                Outcome::Pending(why) => {
+                    pending += 1;
+                    eprintln!("   PENDING  {} ({why})", c.name);
+                }
+                Outcome::Fail(why) => {
+                    failed += 1;
+                    bad = true;
+                    eprintln!(
+                        "   FAIL     {}\n            {}",
+                        c.name,
+                        why.replace('\n', "\n            ")
+                    );
+                }
+            }
+        }
+        eprintln!(
+            "-> {}: {} in {:.1} s (console: {})",
+            s.name,
+            if bad { "FAIL" } else { "PASS" },
+            console.elapsed.as_secs_f64(),
+            env.console_log(s.name).display()
+        );
+        if bad {
+            failed_scenarios.push(s.name);
+        }
+    }
+    initramfs::prune(&env.cache, &images, &["kdbustest", "kdbus", "plain"]);
+    if !failed_scenarios.is_empty() {
+        eprintln!("failed scenarios: {}", failed_scenarios.join(", "));
+    }
+    println!("boot: {passed} passed, {failed} failed, {pending} skipped");
+    Ok(failed == 0)
+}
+
+/// `dracut --add kdbus` brings the module, the binaries, the unit (or the
+/// shell-init hook and switch_root) and the shutdown hook; without it,
+/// nothing of kdbus is in the image.
+fn image_content(env: &Env, images: &mut Vec<PathBuf>) -> Result<Vec<(String, bool, String)>> {
+    let mut out = Vec::new();
+    let mut check = |name: &str, files: &[String], want: &[&str], unwanted: &[&str]| {
+        let missing: Vec<&&str> = want
+            .iter()
+            .filter(|w| {
+                !files
+                    .iter()
+                    .any(|f| f == *w || f.ends_with(&format!("/{w}")))
+            })
+            .collect();
+        let present: Vec<&String> = files
+            .iter()
+            .filter(|f| unwanted.iter().any(|u| f.contains(u)))
+            .collect();
+        out.push((
+            name.to_owned(),
+            missing.is_empty() && present.is_empty(),
+            format!("missing {missing:?}, unexpected {present:?}"),
+        ));
+    };
+    let plain = env.initramfs(Flavour::Systemd, initramfs::Content::Plain)?;
+    let sd = env.initramfs(Flavour::Systemd, initramfs::Content::Kdbus)?;
+    let sh = env.initramfs(Flavour::Shell, initramfs::Content::Kdbus)?;
+    images.extend([plain.clone(), sd.clone(), sh.clone()]);
+    check(
+        "without --add kdbus: nothing of kdbus in the image",
+        &initramfs::list(&plain)?,
+        &[],
+        &["kdbus"],
+    );
+    check(
+        "--add kdbus, systemd: module, binaries, unit wanted by initrd.target, shutdown hook",
+        &initramfs::list(&sd)?,
+        &[
+            "extra/kdbus.ko",
+            "usr/sbin/kdbus-init",
+            "usr/bin/kdbusctl",
+            "system/kdbus-init.service",
+            "initrd.target.wants/kdbus-init.service",
+            "pre-shutdown/10-kdbus-shutdown.sh",
+            "shutdown",
+        ],
+        &["kdbus-start.sh", "kdbus-test", "kdbus-boot-probe"],
+    );
+    check(
+        "--add kdbus, shell init: module, binaries, cmdline hook, our switch_root, shutdown hook",
+        &initramfs::list(&sh)?,
+        &[
+            "extra/kdbus.ko",
+            "usr/sbin/kdbus-init",
+            "cmdline/01-kdbus-start.sh",
+            "usr/sbin/switch_root",
+            "pre-shutdown/10-kdbus-shutdown.sh",
+        ],
+        &["kdbus-init.service", "kdbus-test"],
+    );
+    Ok(out)
+}
