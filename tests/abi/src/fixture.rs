@@ -143,12 +143,6 @@ pub fn wait_msg(conn: &Connection) -> Message<'_> {
     recv_msg(conn)
 }
 
-/// Whether a message is queued (RECV would not say EAGAIN), without
-/// taking it.
-pub fn has_msg(conn: &Connection) -> bool {
-    conn.peek().expect("PEEK").message.is_some()
-}
-
 /// Receives everything queued.
 pub fn drain(conn: &Connection) -> Vec<Message<'_>> {
     std::iter::from_fn(|| conn.recv().expect("RECV").message).collect()
