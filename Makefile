@@ -19,7 +19,7 @@ KVER ?= $(shell ls -d /lib/modules/*/build 2>/dev/null | sed 's|/lib/modules/||;
 # Debian packages the build and the VM tests need.
 APT_PACKAGES := linux-image-amd64 linux-headers-amd64 linux-source-6.1 \
 	qemu-system-x86 dracut-core busybox-static cpio kmod e2fsprogs \
-	mmdebstrap zstd gcc make python3-venv
+	mmdebstrap zstd gcc make python3-venv dkms
 VENV := .venv
 VNG := $(VENV)/bin/vng
 LINUX_SRC := build/linux-source
@@ -27,7 +27,7 @@ CHECKPATCH := $(LINUX_SRC)/scripts/checkpatch.pl
 
 BINARIES := kdbus-init switch-root kdbusctl
 
-.PHONY: all kmod rust initramfs-bins deps install test lint kmod-check unit vmtest bench bench-smoke \
+.PHONY: all kmod rust initramfs-bins deps install test lint kmod-check dkms-check unit vmtest bench bench-smoke \
 	boottest demo bench-boot clean
 
 all: kmod rust
@@ -88,7 +88,7 @@ install: all initramfs-bins
 
 # ---------------------------------------------------------------- tests
 
-test: deps lint unit kmod-check vmtest bench-smoke boottest
+test: deps lint unit kmod-check dkms-check vmtest bench-smoke boottest
 
 lint: $(CHECKPATCH)
 	$(CARGO) fmt --all -- --check
@@ -111,6 +111,17 @@ kmod-check:
 	$(MAKE) -C kmod KVER=$(KVER) clean >/dev/null
 	$(MAKE) -C kmod KVER=$(KVER) W=1 2>&1 | tee build/kmod-w1.log
 	@! grep -E 'warning:|error:' build/kmod-w1.log
+
+# The shipped dkms.conf builds the module, in a private dkms tree (nothing
+# is registered with the system's dkms).
+DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' kmod/dkms.conf)
+dkms-check:
+	rm -rf build/dkms && mkdir -p build/dkms/src build/dkms/tree
+	git ls-files -z kmod | sed -z 's|^kmod/||' | \
+		(cd kmod && cpio -0pdm --quiet ../build/dkms/src/kdbus-$(DKMS_VERSION))
+	dkms build --dkmstree $(CURDIR)/build/dkms/tree --sourcetree $(CURDIR)/build/dkms/src \
+		-m kdbus -v $(DKMS_VERSION) -k $(KVER)
+	test -f build/dkms/tree/kdbus/$(DKMS_VERSION)/$(KVER)/*/module/kdbus.ko
 
 vmtest: kmod-check
 	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) abi
