@@ -270,21 +270,20 @@ fn status(json: bool) -> ExitCode {
         );
         ExitCode::from(1)
     };
+    // A reader that stops early (`| sed q`) is not an error worth a panic.
+    let print = |text: &str| {
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        ExitCode::SUCCESS
+    };
     if json {
         // The document as published, whatever this build's schema.
         return match std::fs::read_to_string(STATUS_FILE) {
-            Ok(text) => {
-                println!("{}", text.trim_end());
-                ExitCode::SUCCESS
-            }
+            Ok(text) => print(&format!("{}\n", text.trim_end())),
             Err(e) => not_running(&e),
         };
     }
     match Status::read(std::path::Path::new(STATUS_FILE)) {
-        Ok(s) => {
-            print!("{}", s.render(usize::MAX));
-            ExitCode::SUCCESS
-        }
+        Ok(s) => print(&s.render(usize::MAX)),
         Err(e @ (StatusError::Missing | StatusError::Unreadable(_))) => not_running(&e),
         Err(e) => {
             eprintln!("kdbus-init: {STATUS_FILE} is not a status this version reads: {e}");
