@@ -83,6 +83,9 @@ pub fn run(env: &Env) -> Result<bool> {
             g("log_sink")
         );
         if phase == "root" {
+            for s in m.all(phase, "served") {
+                println!("           service reports: {s}");
+            }
             println!(
                 "           journalctl -b -t kdbus-init: {} record(s), {} emitted, {} duplicate(s)",
                 g("journal_records"),
