@@ -50,6 +50,15 @@ pub fn policy(owner: Option<u32>) -> Vec<PolicyAccess> {
     p
 }
 
+/// The uid an activator's policy must switch to, if any: `resolved` is
+/// what the current root says about the service's `User=` (`None`: the
+/// root does not know the user, which changes nothing — the shutdown root
+/// keeps the real root's answer).
+pub fn owner_change(installed: Option<u32>, resolved: Option<u32>) -> Option<u32> {
+    let uid = resolved?;
+    (installed != Some(uid)).then_some(uid)
+}
+
 /// Registers an activator for `name` that lets `owner` own it.
 pub fn connect(bus: &Path, name: &str, owner: Option<u32>) -> kdbus::Result<Connection> {
     // The previous activator of the name may still be on its way out (its
@@ -191,6 +200,19 @@ mod tests {
         );
         // Unknown user: talk only (root owns the bus and needs no entry).
         assert_eq!(policy(None), [PolicyAccess::world(Access::Talk)]);
+    }
+
+    #[test]
+    fn the_policy_follows_what_a_root_knows() {
+        // The initramfs does not know the user: nothing to change.
+        assert_eq!(owner_change(None, None), None);
+        // The real root does.
+        assert_eq!(owner_change(None, Some(998)), Some(998));
+        // Known already, or unknown again (the shutdown root): kept.
+        assert_eq!(owner_change(Some(998), Some(998)), None);
+        assert_eq!(owner_change(Some(998), None), None);
+        // Another root, another uid.
+        assert_eq!(owner_change(Some(998), Some(1001)), Some(1001));
     }
 
     #[test]

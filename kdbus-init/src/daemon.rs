@@ -491,8 +491,10 @@ impl Daemon {
     /// initramfs, the shutdown root) leaves the policy as it is.
     fn wanted_owner(&self, i: usize) -> Option<u32> {
         let a = &self.activators[i];
-        let uid = services::owner_uid(a.state.service.user.as_deref())?;
-        (a.state.owner.uid != Some(uid)).then_some(uid)
+        activator::owner_change(
+            a.state.owner.uid,
+            services::owner_uid(a.state.service.user.as_deref()),
+        )
     }
 
     /// What keeps activator `i`'s policy from being replaced right now.
@@ -515,6 +517,19 @@ impl Daemon {
         }
     }
 
+    /// Notes (and logs, once per reason) why activator `i` keeps its owner
+    /// policy for now; it is tried again every second.
+    fn policy_change_waits(&mut self, i: usize, uid: u32, why: String) {
+        let a = &mut self.activators[i].state;
+        if a.owner.pending_change.as_ref() != Some(&why) {
+            info!(
+                name = a.name.as_str(),
+                "owner policy change to uid {uid} waits: {why}"
+            );
+            a.owner.pending_change = Some(why);
+        }
+    }
+
     /// Gives activators the owner policy that `User=` asks for in this
     /// root, by replacing them without losing a queued message (see
     /// `activator.rs`). Names a service is using are done later
@@ -532,14 +547,7 @@ impl Daemon {
                 continue;
             };
             if let Some(why) = self.policy_change_blocked(i) {
-                let a = &mut self.activators[i].state;
-                if a.owner.pending_change.as_ref() != Some(&why) {
-                    info!(
-                        name = a.name.as_str(),
-                        "owner policy change to uid {uid} waits: {why}"
-                    );
-                    a.owner.pending_change = Some(why);
-                }
+                self.policy_change_waits(i, uid, why);
                 i += 1;
                 continue;
             }
@@ -547,11 +555,8 @@ impl Daemon {
                 match Handover::begin(&bus_path) {
                     Ok(h) => handover = Some(h),
                     Err(e) => {
-                        self.activators[i].state.owner.pending_change =
-                            Some(format!("cannot set up the handover connection: {e}"));
-                        self.problem(format!(
-                            "cannot change owner policies now: the handover connection failed: {e}"
-                        ));
+                        let why = format!("the handover connection failed: {e}");
+                        self.policy_change_waits(i, uid, why);
                         break;
                     }
                 }
@@ -576,8 +581,8 @@ impl Daemon {
                 }
                 Replaced::NotNow(conn, why) => {
                     a.conn = conn;
-                    a.state.owner.pending_change = Some(why);
                     self.activators.insert(i, a);
+                    self.policy_change_waits(i, uid, why);
                 }
                 Replaced::Refused(conn, why) => {
                     a.state.conn_id = conn.id();
