@@ -241,6 +241,104 @@ impl std::fmt::Display for StatusError {
 impl std::error::Error for StatusError {}
 
 impl Status {
+    /// A complete status as kdbus-init publishes it in the shutdown root
+    /// (one idle activator, one deferred for a user not known so far):
+    /// for the tests of its readers.
+    pub fn example() -> Status {
+        Status {
+            schema: SCHEMA,
+            pid: 125,
+            root: RootKind::ShutdownRoot,
+            exe: "/usr/sbin/kdbus-init".into(),
+            argv0: "@kdbus-init".into(),
+            bus: Some(BusStatus {
+                name: "0-system".into(),
+                path: "/sys/fs/kdbus/0-system/bus".into(),
+                id: Some("1f491e3d2f4b421996b29524298904cd".into()),
+                owner_held: true,
+                created_us: 6_847_025,
+            }),
+            activators: vec![
+                ActivatorStatus {
+                    name: "org.example.Idle".into(),
+                    conn_id: 3,
+                    service: Service {
+                        name: "org.example.Idle".into(),
+                        exec: Some("/usr/libexec/idle".into()),
+                        user: None,
+                        systemd_service: None,
+                        file: "/usr/share/dbus-1/system-services/idle.service".into(),
+                    },
+                    activation: Activation::Idle,
+                    owner: OwnerPolicy {
+                        user: None,
+                        uid: Some(0),
+                        resolved_in: Some(RootKind::Initramfs),
+                        pending_change: None,
+                    },
+                },
+                ActivatorStatus {
+                    name: "org.example.Late".into(),
+                    conn_id: 4,
+                    service: Service {
+                        name: "org.example.Late".into(),
+                        exec: Some("/usr/libexec/late".into()),
+                        user: Some("late".into()),
+                        systemd_service: None,
+                        file: "/usr/share/dbus-1/system-services/late.service".into(),
+                    },
+                    activation: Activation::Deferred {
+                        reason: "/usr/libexec/late is not in this root".into(),
+                    },
+                    owner: OwnerPolicy {
+                        user: Some("late".into()),
+                        uid: None,
+                        resolved_in: None,
+                        pending_change: None,
+                    },
+                },
+            ],
+            activations: vec![ActivationRecord {
+                name: "org.example.Late".into(),
+                root: RootKind::Initramfs,
+                at_us: 7_000_000,
+                event: "deferred: /usr/libexec/late is not in this root".into(),
+            }],
+            history: vec![
+                Phase {
+                    root: RootKind::Initramfs,
+                    since_us: 6_859_177,
+                    pid: 125,
+                    exe: "/usr/sbin/kdbus-init".into(),
+                    bus_id: None,
+                },
+                Phase {
+                    root: RootKind::ShutdownRoot,
+                    since_us: 35_500_000,
+                    pid: 125,
+                    exe: "/usr/sbin/kdbus-init".into(),
+                    bus_id: None,
+                },
+            ],
+            log: LogStatus {
+                sink: Sink::Kmsg,
+                to_kmsg: 21,
+                to_journal: 4,
+                waiting: 0,
+                dropped: 0,
+                switches: vec!["kmsg->journal".into(), "journal->kmsg".into()],
+                recent: (0..5)
+                    .map(|i| LogLine {
+                        at_us: 35_000_000 + i * 1000,
+                        level: "info".into(),
+                        text: format!("record {i}"),
+                    })
+                    .collect(),
+            },
+            problems: vec!["service file broken.service skipped: no Name=".into()],
+        }
+    }
+
     /// Parses a status document, refusing other schema versions.
     pub fn parse(text: &[u8]) -> Result<Status, StatusError> {
         #[derive(Deserialize)]
@@ -399,104 +497,9 @@ impl Status {
 mod tests {
     use super::*;
 
-    pub fn sample() -> Status {
-        Status {
-            schema: SCHEMA,
-            pid: 125,
-            root: RootKind::ShutdownRoot,
-            exe: "/usr/sbin/kdbus-init".into(),
-            argv0: "@kdbus-init".into(),
-            bus: Some(BusStatus {
-                name: "0-system".into(),
-                path: "/sys/fs/kdbus/0-system/bus".into(),
-                id: Some("1f491e3d2f4b421996b29524298904cd".into()),
-                owner_held: true,
-                created_us: 6_847_025,
-            }),
-            activators: vec![
-                ActivatorStatus {
-                    name: "org.example.Idle".into(),
-                    conn_id: 3,
-                    service: Service {
-                        name: "org.example.Idle".into(),
-                        exec: Some("/usr/libexec/idle".into()),
-                        user: None,
-                        systemd_service: None,
-                        file: "/usr/share/dbus-1/system-services/idle.service".into(),
-                    },
-                    activation: Activation::Idle,
-                    owner: OwnerPolicy {
-                        user: None,
-                        uid: Some(0),
-                        resolved_in: Some(RootKind::Initramfs),
-                        pending_change: None,
-                    },
-                },
-                ActivatorStatus {
-                    name: "org.example.Late".into(),
-                    conn_id: 4,
-                    service: Service {
-                        name: "org.example.Late".into(),
-                        exec: Some("/usr/libexec/late".into()),
-                        user: Some("late".into()),
-                        systemd_service: None,
-                        file: "/usr/share/dbus-1/system-services/late.service".into(),
-                    },
-                    activation: Activation::Deferred {
-                        reason: "/usr/libexec/late is not in this root".into(),
-                    },
-                    owner: OwnerPolicy {
-                        user: Some("late".into()),
-                        uid: None,
-                        resolved_in: None,
-                        pending_change: None,
-                    },
-                },
-            ],
-            activations: vec![ActivationRecord {
-                name: "org.example.Late".into(),
-                root: RootKind::Initramfs,
-                at_us: 7_000_000,
-                event: "deferred: /usr/libexec/late is not in this root".into(),
-            }],
-            history: vec![
-                Phase {
-                    root: RootKind::Initramfs,
-                    since_us: 6_859_177,
-                    pid: 125,
-                    exe: "/usr/sbin/kdbus-init".into(),
-                    bus_id: None,
-                },
-                Phase {
-                    root: RootKind::ShutdownRoot,
-                    since_us: 35_500_000,
-                    pid: 125,
-                    exe: "/usr/sbin/kdbus-init".into(),
-                    bus_id: None,
-                },
-            ],
-            log: LogStatus {
-                sink: Sink::Kmsg,
-                to_kmsg: 21,
-                to_journal: 4,
-                waiting: 0,
-                dropped: 0,
-                switches: vec!["kmsg->journal".into(), "journal->kmsg".into()],
-                recent: (0..5)
-                    .map(|i| LogLine {
-                        at_us: 35_000_000 + i * 1000,
-                        level: "info".into(),
-                        text: format!("record {i}"),
-                    })
-                    .collect(),
-            },
-            problems: vec!["service file broken.service skipped: no Name=".into()],
-        }
-    }
-
     #[test]
     fn round_trips_and_refuses_other_schemas() {
-        let s = sample();
+        let s = Status::example();
         let json = serde_json::to_vec(&s).unwrap();
         assert_eq!(Status::parse(&json).unwrap(), s);
         let mut v: serde_json::Value = serde_json::from_slice(&json).unwrap();
@@ -515,14 +518,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bootenv-status-{}", std::process::id()));
         let path = dir.join("kdbus-init.json");
         assert!(matches!(Status::read(&path), Err(StatusError::Missing)));
-        sample().publish_to(&path).unwrap();
-        assert_eq!(Status::read(&path).unwrap(), sample());
+        Status::example().publish_to(&path).unwrap();
+        assert_eq!(Status::read(&path).unwrap(), Status::example());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn renders_phase_bus_activators_and_recent_log() {
-        let text = sample().render(3);
+        let text = Status::example().render(3);
         for want in [
             "pid 125 (@kdbus-init), phase shutdown-root, binary /usr/sbin/kdbus-init",
             "bus          0-system id 1f491e3d2f4b421996b29524298904cd (owner handle held)",
@@ -539,12 +542,12 @@ mod tests {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
         assert!(!text.contains("record 1"), "{text}");
-        assert!(!sample().render(0).contains("recent log"));
+        assert!(!Status::example().render(0).contains("recent log"));
     }
 
     #[test]
     fn pending_lists_the_activations_under_way() {
-        let s = sample();
+        let s = Status::example();
         let names: Vec<&str> = s.pending().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["org.example.Late"]);
     }
