@@ -4,7 +4,8 @@
 //! command line ([`cmdline`]), logging that starts on `/dev/kmsg` and moves to
 //! journald when it answers ([`log`]), mount helpers ([`mounts`]) and state
 //! handed to a re-executed binary in a sealed memfd ([`state`]), and the
-//! status kdbus-init publishes for its readers ([`status`]).
+//! status kdbus-init publishes for its readers, kdbusctl among them
+//! ([`status`]).
 
 pub mod cmdline;
 pub mod kmsg;
