@@ -61,14 +61,20 @@ pub fn owner_change(installed: Option<u32>, resolved: Option<u32>) -> Option<u32
 
 /// Registers an activator for `name` that lets `owner` own it.
 pub fn connect(bus: &Path, name: &str, owner: Option<u32>) -> kdbus::Result<Connection> {
-    // The previous activator of the name may still be on its way out (its
-    // last reference is dropped on return to user space): a few retries.
+    hello(DESCRIPTION)
+        .activator(name, &policy(owner))
+        .pool_size(POOL)
+        .connect(bus)
+}
+
+/// [`connect`] right after the name's previous activator was closed. Its
+/// disconnect runs when the last reference to its handle goes, normally
+/// before close() returns; a process forked meanwhile may hold the handle
+/// until it execs. So `EEXIST` is retried for up to 100 ms.
+fn reconnect(bus: &Path, name: &str, owner: Option<u32>) -> kdbus::Result<Connection> {
     let mut tries = 0;
     loop {
-        let hello = hello(DESCRIPTION)
-            .activator(name, &policy(owner))
-            .pool_size(POOL);
-        match hello.connect(bus) {
+        match connect(bus, name, owner) {
             Err(e) if e.is(Errno::EXIST) && tries < 20 => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(5));
@@ -149,7 +155,7 @@ impl Handover {
         // The messages are with the bridge now. An activator cannot say
         // BYEBYE: closing its last handle disconnects it.
         drop(old);
-        let outcome = match connect(bus, name, new_owner) {
+        let outcome = match reconnect(bus, name, new_owner) {
             Ok(new) => Replaced::Done(new),
             Err(e) => match connect(bus, name, old_owner) {
                 Ok(back) => Replaced::Refused(back, e.to_string()),
