@@ -47,6 +47,30 @@ pub enum Sink {
     Stderr,
 }
 
+impl Sink {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sink::Kmsg => "kmsg",
+            Sink::Journal => "journal",
+            Sink::Stderr => "stderr",
+        }
+    }
+}
+
+/// How many of the last records the log keeps for status output.
+pub const RECENT_MAX: usize = 32;
+
+/// One record as status output shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// CLOCK_MONOTONIC, microseconds (the kernel log's clock).
+    pub at_us: u64,
+    /// "error", "warn", "info" or "debug".
+    pub level: String,
+    /// The message followed by its fields, as written to kmsg.
+    pub text: String,
+}
+
 /// What the log has done so far; kept across re-execs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogState {
@@ -62,6 +86,23 @@ pub struct LogState {
     /// Switches between kmsg and journald, in order ("kmsg->journal" ...).
     #[serde(default)]
     pub switches: Vec<String>,
+    /// The last [`RECENT_MAX`] records, oldest first, wherever they went.
+    #[serde(default)]
+    pub recent: Vec<LogLine>,
+}
+
+impl LogState {
+    fn remember(&mut self, level: &Level, text: &str) {
+        if self.recent.len() >= RECENT_MAX {
+            self.recent.remove(0);
+        }
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        self.recent.push(LogLine {
+            at_us: t.tv_sec as u64 * 1_000_000 + t.tv_nsec as u64 / 1000,
+            level: level.as_str().to_ascii_lowercase(),
+            text: text.to_owned(),
+        });
+    }
 }
 
 struct Router {
@@ -120,7 +161,7 @@ impl Router {
         if sink != self.sink && !(in_span && sink == Sink::Kmsg) {
             self.state
                 .switches
-                .push(format!("{}->{}", name(self.sink), name(sink)));
+                .push(format!("{}->{}", self.sink.as_str(), sink.as_str()));
             self.sink = sink;
         }
         sink
@@ -132,14 +173,6 @@ impl Router {
         } else {
             Sink::Stderr
         }
-    }
-}
-
-fn name(s: Sink) -> &'static str {
-    match s {
-        Sink::Kmsg => "kmsg",
-        Sink::Journal => "journal",
-        Sink::Stderr => "stderr",
     }
 }
 
@@ -289,6 +322,7 @@ where
         let in_span = ctx.lookup_current().is_some();
         let sink = r.pick_sink(in_span);
         let text = render(event);
+        r.state.remember(event.metadata().level(), &text);
         if r.also_stderr || sink == Sink::Stderr {
             eprintln!("{}: {}", r.ident, text);
         }
@@ -405,6 +439,21 @@ mod tests {
         let (sink, state) = log.snapshot();
         assert_eq!(sink, Sink::Stderr);
         assert_eq!(state.to_kmsg, 0);
+        // Every record is remembered for status output, wherever it went.
+        let recent: Vec<(&str, &str)> = state
+            .recent
+            .iter()
+            .map(|l| (l.level.as_str(), l.text.as_str()))
+            .collect();
+        assert_eq!(
+            recent,
+            [
+                ("info", "before journald"),
+                ("info", "socket there, journald not running"),
+                ("info", "journald up"),
+                ("warn", "journald gone code=7"),
+            ]
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -416,9 +465,26 @@ mod tests {
             dropped: 0,
             pending_kmsg: vec!["<30>x[1]: y\n".into()],
             switches: vec!["kmsg->journal".into()],
+            recent: vec![LogLine {
+                at_us: 5,
+                level: "info".into(),
+                text: "y".into(),
+            }],
         };
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<LogState>(&json).unwrap(), s);
+    }
+
+    #[test]
+    fn keeps_only_the_last_records() {
+        let mut s = LogState::default();
+        for i in 0..RECENT_MAX + 3 {
+            s.remember(&Level::DEBUG, &format!("r{i}"));
+        }
+        assert_eq!(s.recent.len(), RECENT_MAX);
+        assert_eq!(s.recent[0].text, "r3");
+        assert_eq!(s.recent.last().unwrap().level, "debug");
+        assert!(s.recent.windows(2).all(|w| w[0].at_us <= w[1].at_us));
     }
 
     #[test]

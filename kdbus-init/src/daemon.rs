@@ -15,16 +15,18 @@ use std::time::{Duration, Instant};
 
 use bootenv::log::BootLog;
 use bootenv::mounts;
+use bootenv::status::*;
+use kdbus::{AttachFlags, Bus, BusBuilder, Connection, Peer};
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::FdFlags;
 use tracing::{debug, error, info, warn};
 
-use crate::bus;
+use crate::activator::{self, Handover, Replaced};
 use crate::services::{self, Service};
 use crate::state::*;
 
-pub const DOMAIN: &str = "/sys/fs/kdbus";
-pub const BUS_NAME: &str = "0-system";
+pub const DOMAIN: &str = kdbus::KDBUSFS_MOUNT;
+pub const BUS_NAME: &str = kdbus::SYSTEM_BUS_NAME;
 /// Start attempts per name before giving up (until the next message
 /// after a switch, or SIGHUP).
 const MAX_ATTEMPTS: u32 = 3;
@@ -44,8 +46,8 @@ pub struct Options {
 }
 
 struct Activator {
-    fd: OwnedFd,
-    state: ActivatorState,
+    conn: Connection,
+    state: ActivatorStatus,
     child: Option<Child>,
 }
 
@@ -54,14 +56,15 @@ pub struct Daemon {
     log: BootLog,
     root: RootKind,
     exe_path: String,
-    bus: Option<BusState>,
-    owner: Option<OwnedFd>,
+    bus: Option<BusStatus>,
+    owner: Option<Bus>,
     domain: Option<OwnedFd>,
     activators: Vec<Activator>,
     history: Vec<Phase>,
     activations: Vec<ActivationRecord>,
     problems: Vec<String>,
-    /// Kept fds of a state we could not read: they keep the bus alive.
+    /// kdbus handles whose state we lost or could not take over: kept open
+    /// so that the bus and the messages queued on them survive.
     orphans: Vec<OwnedFd>,
     proc_dir: OwnedFd,
     mountinfo: File,
@@ -88,6 +91,17 @@ pub fn root_kind(previous: Option<RootKind>) -> RootKind {
         (true, _) if oldroot => RootKind::ShutdownRoot,
         (true, _) => RootKind::Initramfs,
         (false, _) => RootKind::RealRoot,
+    }
+}
+
+/// The bus's id128 as hex, read with a short-lived HELLO.
+fn bus_id(path: &Path) -> Option<String> {
+    match activator::peer(path) {
+        Ok(c) => Some(kdbus::id128_hex(c.bus_id128())),
+        Err(e) => {
+            warn!("cannot read the bus id ({e})");
+            None
+        }
     }
 }
 
@@ -201,14 +215,20 @@ impl Daemon {
             info!("mounted kdbusfs on {DOMAIN}");
         }
         d.domain = Some(mounts::open_path(domain).map_err(|e| format!("open {DOMAIN}: {e}"))?);
-        let path = format!("{DOMAIN}/{BUS_NAME}/bus");
-        let owner = match bus::make_bus(domain, BUS_NAME) {
-            Ok(fd) => Some(fd),
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::EXIST.raw_os_error()) => {
+        let path = kdbus::bus_path(DOMAIN, BUS_NAME);
+        // The system bus: everyone may connect; the creator's metadata is
+        // there for `kdbusctl status` (BUS_CREATOR_INFO).
+        let made = BusBuilder::new(BUS_NAME)
+            .world_accessible()
+            .creator_attach_flags(AttachFlags::all())
+            .create_in(domain);
+        let owner = match made {
+            Ok(bus) => Some(bus),
+            Err(e) if e.is(kdbus::Errno::EXIST) => {
                 warn!("bus {BUS_NAME} already exists: adopting it without its owner handle");
                 None
             }
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTTY.raw_os_error()) => {
+            Err(e) if e.is(kdbus::Errno::NOTTY) => {
                 return Err(format!(
                     "creating the bus {BUS_NAME} failed: this kdbus.ko does not implement \
                      BUS_MAKE (ENOTTY); install a complete kdbus.ko"
@@ -216,18 +236,12 @@ impl Daemon {
             }
             Err(e) => return Err(format!("creating the bus {BUS_NAME} failed: {e}")),
         };
-        let id = match bus::peer(Path::new(&path)) {
-            Ok(c) => Some(bus::id128_hex(&c.id128)),
-            Err(e) => {
-                warn!("cannot read the bus id (HELLO failed: {e})");
-                None
-            }
-        };
-        d.bus = Some(BusState {
+        let id = bus_id(&path);
+        d.bus = Some(BusStatus {
             name: BUS_NAME.into(),
-            path,
+            path: path.display().to_string(),
             id: id.clone(),
-            owner_fd: owner.as_ref().map(|f| f.as_raw_fd()),
+            owner_held: owner.is_some(),
             created_us: monotonic_us(),
         });
         d.owner = owner;
@@ -256,28 +270,37 @@ impl Daemon {
                 d.history = saved.history;
                 d.activations = saved.activations;
                 d.problems = saved.problems;
-                d.owner = saved
-                    .bus
-                    .as_ref()
-                    .and_then(|b| b.owner_fd)
-                    .and_then(adopt_fd);
-                d.bus = saved.bus;
+                d.orphans = saved.orphan_fds.into_iter().filter_map(adopt_fd).collect();
+                // The domain first: adopting the bus needs its node.
                 d.domain = saved.domain_fd.and_then(adopt_fd);
-                for a in saved.activators {
-                    match adopt_fd(a.fd) {
-                        Some(fd) => d.activators.push(Activator {
-                            fd,
-                            state: a,
-                            child: None,
-                        }),
-                        None => d.problem(format!(
-                            "the activator of {} (fd {}) did not survive the re-exec; recreating it",
-                            a.name, a.fd
-                        )),
-                    }
-                }
-                if d.bus.as_ref().is_some_and(|b| b.owner_fd.is_some()) && d.owner.is_none() {
+                d.ensure_domain_visible();
+                d.bus = saved.bus;
+                if let Some(fd) = saved.owner_fd.and_then(adopt_fd) {
+                    d.owner = d.take_over(fd, "the bus owner handle", |fd| {
+                        Bus::adopt(fd, DOMAIN, BUS_NAME)
+                    });
+                } else if saved.owner_fd.is_some() {
                     d.problem("the bus owner handle did not survive the re-exec".into());
+                }
+                if let Some(b) = d.bus.as_mut() {
+                    b.owner_held = d.owner.is_some();
+                }
+                for a in saved.activators {
+                    let Some(fd) = adopt_fd(a.fd) else {
+                        d.problem(format!(
+                            "the activator of {} (fd {}) did not survive the re-exec; recreating it",
+                            a.status.name, a.fd
+                        ));
+                        continue;
+                    };
+                    let what = format!("the activator of {}", a.status.name);
+                    if let Some(conn) = d.take_over(fd, &what, |fd| Connection::adopt(fd, a.conn)) {
+                        d.activators.push(Activator {
+                            conn,
+                            state: a.status,
+                            child: None,
+                        });
+                    }
                 }
                 let previous = d.history.last().map(|p| p.root);
                 d.root = root_kind(previous);
@@ -295,16 +318,13 @@ impl Daemon {
                     d.orphans.len()
                 ));
                 d.root = root_kind(None);
-                let path = format!("{DOMAIN}/{BUS_NAME}/bus");
-                if Path::new(&path).exists() {
-                    let id = bus::peer(Path::new(&path))
-                        .ok()
-                        .map(|c| bus::id128_hex(&c.id128));
-                    d.bus = Some(BusState {
+                let path = kdbus::bus_path(DOMAIN, BUS_NAME);
+                if path.exists() {
+                    d.bus = Some(BusStatus {
                         name: BUS_NAME.into(),
-                        path,
-                        id,
-                        owner_fd: None,
+                        path: path.display().to_string(),
+                        id: bus_id(&path),
+                        owner_held: false,
                         created_us: monotonic_us(),
                     });
                 }
@@ -318,6 +338,32 @@ impl Daemon {
     fn problem(&mut self, msg: String) {
         error!("{msg}");
         self.problems.push(msg);
+    }
+
+    /// Takes over an inherited kdbus handle with `adopt`. If that fails the
+    /// handle is kept open anyway — the bus, or the messages queued on an
+    /// activator, live as long as it — and the failure is reported.
+    fn take_over<T>(
+        &mut self,
+        fd: OwnedFd,
+        what: &str,
+        adopt: impl FnOnce(OwnedFd) -> kdbus::Result<T>,
+    ) -> Option<T> {
+        let result = fd
+            .try_clone()
+            .map_err(|e| e.to_string())
+            .and_then(|copy| adopt(copy).map_err(|e| e.to_string()));
+        match result {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.problem(format!(
+                    "cannot take over {what}: {e}; keeping its handle open so that nothing \
+                     queued on it is lost"
+                ));
+                self.orphans.push(fd);
+                None
+            }
+        }
     }
 
     /// Settles into the current root: the bus mount is visible, service
@@ -399,29 +445,34 @@ impl Daemon {
                 .find(|a| a.state.name == svc.name)
             {
                 // The same name in a new root: its files describe how to
-                // start it here.
+                // start it here (and who runs it: see the owner policy).
+                a.state.owner.user = svc.user.clone();
                 a.state.service = svc;
                 continue;
             }
-            let owner_uid = svc
-                .user
-                .as_deref()
-                .and_then(services::lookup_user)
-                .map(|(u, _)| u)
-                .unwrap_or(0);
-            let policy = [bus::Access::world_talk(), bus::Access::user_own(owner_uid)];
-            match bus::activator(&bus_path, &svc.name, &policy) {
+            let uid = services::owner_uid(svc.user.as_deref());
+            match activator::connect(&bus_path, &svc.name, uid) {
                 Ok(conn) => {
-                    info!(name = svc.name.as_str(), "activator registered");
+                    let owner = OwnerPolicy {
+                        user: svc.user.clone(),
+                        uid,
+                        resolved_in: uid.map(|_| self.root),
+                        pending_change: None,
+                    };
+                    info!(
+                        name = svc.name.as_str(),
+                        owner = owner.describe().as_str(),
+                        "activator registered"
+                    );
                     self.activators.push(Activator {
-                        state: ActivatorState {
+                        state: ActivatorStatus {
                             name: svc.name.clone(),
-                            fd: conn.fd.as_raw_fd(),
-                            conn_id: conn.id,
+                            conn_id: conn.id(),
                             service: svc,
                             activation: Activation::Idle,
+                            owner,
                         },
-                        fd: conn.fd,
+                        conn,
                         child: None,
                     });
                 }
@@ -430,6 +481,136 @@ impl Daemon {
                     svc.name,
                     svc.file.display()
                 )),
+            }
+        }
+        self.update_owner_policies();
+    }
+
+    /// The uid that this root says may own activator `i`'s name, if that
+    /// differs from its policy. A user this root does not know (the
+    /// initramfs, the shutdown root) leaves the policy as it is.
+    fn wanted_owner(&self, i: usize) -> Option<u32> {
+        let a = &self.activators[i];
+        activator::owner_change(
+            a.state.owner.uid,
+            services::owner_uid(a.state.service.user.as_deref()),
+        )
+    }
+
+    /// What keeps activator `i`'s policy from being replaced right now.
+    fn policy_change_blocked(&self, i: usize) -> Option<String> {
+        let a = &self.activators[i];
+        if matches!(a.state.activation, Activation::Starting { .. }) || a.child.is_some() {
+            // Its NAME_ACQUIRE would race with the handover.
+            return Some("its service is being started".into());
+        }
+        match a
+            .conn
+            .conn_info(Peer::Name(&a.state.name), AttachFlags::empty())
+        {
+            Ok(info) if info.id != a.conn.id() => Some(format!(
+                "a service (connection {}) owns the name; the policy changes when it is \
+                 back with the activator",
+                info.id
+            )),
+            _ => None,
+        }
+    }
+
+    /// Notes (and logs, once per reason) why activator `i` keeps its owner
+    /// policy for now; it is tried again every second.
+    fn policy_change_waits(&mut self, i: usize, uid: u32, why: String) {
+        let a = &mut self.activators[i].state;
+        if a.owner.pending_change.as_ref() != Some(&why) {
+            info!(
+                name = a.name.as_str(),
+                "owner policy change to uid {uid} waits: {why}"
+            );
+            a.owner.pending_change = Some(why);
+        }
+    }
+
+    /// Gives activators the owner policy that `User=` asks for in this
+    /// root, by replacing them without losing a queued message (see
+    /// `activator.rs`). Names a service is using are done later
+    /// (`pending_change`, retried every second).
+    fn update_owner_policies(&mut self) {
+        let Some(bus_path) = self.bus.as_ref().map(|b| PathBuf::from(&b.path)) else {
+            return;
+        };
+        let mut handover: Option<Handover> = None;
+        let mut i = 0;
+        while i < self.activators.len() {
+            let Some(uid) = self.wanted_owner(i) else {
+                self.activators[i].state.owner.pending_change = None;
+                i += 1;
+                continue;
+            };
+            if let Some(why) = self.policy_change_blocked(i) {
+                self.policy_change_waits(i, uid, why);
+                i += 1;
+                continue;
+            }
+            if handover.is_none() {
+                match Handover::begin(&bus_path) {
+                    Ok(h) => handover = Some(h),
+                    Err(e) => {
+                        let why = format!("the handover connection failed: {e}");
+                        self.policy_change_waits(i, uid, why);
+                        break;
+                    }
+                }
+            }
+            let h = handover.as_mut().expect("set above");
+            let mut a = self.activators.remove(i);
+            let name = a.state.name.clone();
+            let old_uid = a.state.owner.uid;
+            match h.replace(&bus_path, a.conn, &name, old_uid, Some(uid)) {
+                Replaced::Done(conn) => {
+                    a.state.conn_id = conn.id();
+                    a.conn = conn;
+                    a.state.owner.uid = Some(uid);
+                    a.state.owner.resolved_in = Some(self.root);
+                    a.state.owner.pending_change = None;
+                    let owner = a.state.owner.describe();
+                    self.activators.insert(i, a);
+                    self.record(
+                        &name,
+                        format!("owner policy now {owner}; queued messages kept"),
+                    );
+                }
+                Replaced::NotNow(conn, why) => {
+                    a.conn = conn;
+                    self.activators.insert(i, a);
+                    self.policy_change_waits(i, uid, why);
+                }
+                Replaced::Refused(conn, why) => {
+                    a.state.conn_id = conn.id();
+                    a.conn = conn;
+                    a.state.owner.pending_change = None;
+                    self.activators.insert(i, a);
+                    self.problem(format!(
+                        "the activator of {name} cannot let uid {uid} own the name ({why}); \
+                         it keeps its previous policy and its queued messages"
+                    ));
+                }
+                Replaced::Stuck(why) => {
+                    self.problem(format!(
+                        "the activator of {name} could not be registered again ({why}): \
+                         kdbus-init's handover connection keeps the name and its queued \
+                         messages; no service can take the name until kdbus-init restarts"
+                    ));
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        if let Some(h) = handover.filter(|h| h.is_stuck()) {
+            // Its bridge holds messages that have nowhere else to go.
+            for c in h.handles() {
+                if let Ok(fd) = c.fd().try_clone_to_owned() {
+                    self.orphans.push(fd);
+                }
             }
         }
     }
@@ -518,7 +699,7 @@ impl Daemon {
         for i in 0..self.activators.len() {
             // Reap what we started, whatever the activation's state.
             let exited = self.reap_child(i);
-            let queued = bus::has_queued(self.activators[i].fd.as_fd()).unwrap_or(false);
+            let queued = self.activators[i].conn.has_message().unwrap_or(false);
             match self.activators[i].state.activation.clone() {
                 Activation::Starting {
                     how,
@@ -561,6 +742,14 @@ impl Daemon {
             }
         }
         reap_orphans();
+        if self
+            .activators
+            .iter()
+            .any(|a| a.state.owner.pending_change.is_some())
+        {
+            self.update_owner_policies();
+            self.publish();
+        }
     }
 
     /// Collects the exit of the process started for activator `i`, if it
@@ -594,8 +783,18 @@ impl Daemon {
             version: VERSION,
             exe_path: self.exe_path.clone(),
             bus: self.bus.clone(),
+            owner_fd: self.owner.as_ref().map(|b| b.as_fd().as_raw_fd()),
             domain_fd: self.domain.as_ref().map(|f| f.as_raw_fd()),
-            activators: self.activators.iter().map(|a| a.state.clone()).collect(),
+            activators: self
+                .activators
+                .iter()
+                .map(|a| SavedActivator {
+                    fd: a.conn.fd().as_raw_fd(),
+                    conn: a.conn.params(),
+                    status: a.state.clone(),
+                })
+                .collect(),
+            orphan_fds: self.orphans.iter().map(|f| f.as_raw_fd()).collect(),
             history: self.history.clone(),
             activations: self.activations.clone(),
             log,
@@ -605,23 +804,35 @@ impl Daemon {
         }
     }
 
-    fn publish(&self) {
-        let (sink, _) = self.log.snapshot();
-        let mut saved = self.saved();
-        let queued = saved.log.pending_kmsg.len();
-        saved.log.pending_kmsg.clear();
-        let status = Status {
+    fn status(&self) -> Status {
+        let (sink, log) = self.log.snapshot();
+        Status {
+            schema: SCHEMA,
             pid: pid(),
             root: self.root,
             exe: std::fs::read_link("/proc/self/exe")
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             argv0: std::env::args().next().unwrap_or_default(),
-            log_sink: sink,
-            kmsg_queued: queued,
-            saved,
-        };
-        if let Err(e) = publish(&status) {
+            bus: self.bus.clone(),
+            activators: self.activators.iter().map(|a| a.state.clone()).collect(),
+            activations: self.activations.clone(),
+            history: self.history.clone(),
+            log: LogStatus {
+                sink,
+                to_kmsg: log.to_kmsg,
+                to_journal: log.to_journal,
+                waiting: log.pending_kmsg.len(),
+                dropped: log.dropped,
+                switches: log.switches,
+                recent: log.recent,
+            },
+            problems: self.problems.clone(),
+        }
+    }
+
+    fn publish(&self) {
+        if let Err(e) = self.status().publish() {
             debug!("cannot publish the status in {STATUS_FILE}: {e}");
         }
     }
@@ -732,9 +943,9 @@ impl Daemon {
             }
         };
         let mut keep: Vec<BorrowedFd> = vec![blob.as_fd()];
-        keep.extend(self.owner.as_ref().map(|f| f.as_fd()));
+        keep.extend(self.owner.as_ref().map(|b| b.as_fd()));
         keep.extend(self.domain.as_ref().map(|f| f.as_fd()));
-        keep.extend(self.activators.iter().map(|a| a.fd.as_fd()));
+        keep.extend(self.activators.iter().map(|a| a.conn.fd()));
         keep.extend(self.orphans.iter().map(|f| f.as_fd()));
         for fd in &keep {
             let _ = clear_cloexec(*fd);
@@ -792,7 +1003,7 @@ impl Daemon {
                 .filter(|&i| matches!(self.activators[i].state.activation, Activation::Idle))
                 .collect();
             for &i in &watched {
-                fds.push(PollFd::new(&self.activators[i].fd, PollFlags::IN));
+                fds.push(PollFd::new(&self.activators[i].conn, PollFlags::IN));
             }
             let ts = rustix::time::Timespec {
                 tv_sec: timeout.as_secs() as i64,
@@ -845,7 +1056,7 @@ impl Daemon {
                 }
             }
             for i in ready {
-                if bus::has_queued(self.activators[i].fd.as_fd()).unwrap_or(false) {
+                if self.activators[i].conn.has_message().unwrap_or(false) {
                     self.activate(i);
                 }
             }

@@ -3,7 +3,7 @@
 //! carries the bus through initramfs → real root → shutdown root by
 //! re-executing the new root's binary with its state and handles.
 
-mod bus;
+mod activator;
 mod daemon;
 mod services;
 mod state;
@@ -21,7 +21,9 @@ use bootenv::log::{BootLog, LogConfig};
 use clap::{Parser, Subcommand};
 use tracing::{error, warn, Level};
 
-use crate::state::{Saved, Status};
+use bootenv::status::{Status, StatusError, PID_FILE, STATUS_FILE};
+
+use crate::state::Saved;
 
 #[derive(Parser)]
 #[command(
@@ -261,99 +263,42 @@ fn resume(args: RunArgs, fd: i32) -> ExitCode {
 }
 
 fn status(json: bool) -> ExitCode {
-    let text = match std::fs::read_to_string(state::STATUS_FILE) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!(
-                "kdbus-init: no status in {} ({e}): kdbus-init is not running (kdbus=1 missing on \
-                 the kernel command line, or it failed: see `journalctl -t kdbus-init`)",
-                state::STATUS_FILE
-            );
-            return ExitCode::from(1);
-        }
+    let not_running = |e: &dyn std::fmt::Display| {
+        eprintln!(
+            "kdbus-init: no status in {STATUS_FILE} ({e}): kdbus-init is not running (kdbus=1 \
+             missing on the kernel command line, or it failed: see `journalctl -t kdbus-init`)"
+        );
+        ExitCode::from(1)
+    };
+    // A reader that stops early (`| sed q`) is not an error worth a panic.
+    let print = |text: &str| {
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        ExitCode::SUCCESS
     };
     if json {
-        println!("{}", text.trim_end());
-        return ExitCode::SUCCESS;
+        // The document as published, whatever this build's schema.
+        return match std::fs::read_to_string(STATUS_FILE) {
+            Ok(text) => print(&format!("{}\n", text.trim_end())),
+            Err(e) => not_running(&e),
+        };
     }
-    let s: Status = match serde_json::from_str(&text) {
-        Ok(s) => s,
+    match Status::read(std::path::Path::new(STATUS_FILE)) {
+        Ok(s) => print(&s.render(usize::MAX)),
+        Err(e @ (StatusError::Missing | StatusError::Unreadable(_))) => not_running(&e),
         Err(e) => {
-            eprintln!(
-                "kdbus-init: {} is not a status this version reads: {e}",
-                state::STATUS_FILE
-            );
-            return ExitCode::from(1);
+            eprintln!("kdbus-init: {STATUS_FILE} is not a status this version reads: {e}");
+            ExitCode::from(1)
         }
-    };
-    print!("{}", render_status(&s));
-    ExitCode::SUCCESS
-}
-
-fn render_status(s: &Status) -> String {
-    let mut out = String::new();
-    let bus = s.saved.bus.as_ref();
-    out += &format!(
-        "kdbus-init pid {} in the {} ({})\n",
-        s.pid,
-        s.root.as_str(),
-        s.exe
-    );
-    out += &format!(
-        "bus: {} id {} (owner handle {})\n",
-        bus.map(|b| b.path.as_str()).unwrap_or("none"),
-        bus.and_then(|b| b.id.as_deref()).unwrap_or("unknown"),
-        if bus.and_then(|b| b.owner_fd).is_some() {
-            "held"
-        } else {
-            "not held"
-        }
-    );
-    out += &format!(
-        "log: now to {:?}; {} record(s) to kmsg, {} to journald, {} waiting, {} lost\n",
-        s.log_sink, s.saved.log.to_kmsg, s.saved.log.to_journal, s.kmsg_queued, s.saved.log.dropped
-    );
-    out += &format!("activators ({}):\n", s.saved.activators.len());
-    for a in &s.saved.activators {
-        out += &format!("  {:<40} {:?}\n", a.name, a.activation);
     }
-    out += "phases:\n";
-    for p in &s.saved.history {
-        out += &format!(
-            "  {:>10.3}s {:<14} pid {} {} bus {}\n",
-            p.since_us as f64 / 1e6,
-            p.root.as_str(),
-            p.pid,
-            p.exe,
-            p.bus_id.as_deref().unwrap_or("-")
-        );
-    }
-    for a in &s.saved.activations {
-        out += &format!(
-            "  {:>10.3}s activation {} ({}): {}\n",
-            a.at_us as f64 / 1e6,
-            a.name,
-            a.root.as_str(),
-            a.event
-        );
-    }
-    for p in &s.saved.problems {
-        out += &format!("problem: {p}\n");
-    }
-    out
 }
 
 fn running_pid() -> Option<i32> {
-    std::fs::read_to_string(state::PID_FILE)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    std::fs::read_to_string(PID_FILE).ok()?.trim().parse().ok()
 }
 
 fn follow(timeout: Duration) -> ExitCode {
     let Some(pid) = running_pid() else {
-        eprintln!("kdbus-init: not running (no {})", state::PID_FILE);
+        eprintln!("kdbus-init: not running (no {PID_FILE})");
         return ExitCode::from(1);
     };
     let target = rustix::process::Pid::from_raw(pid).expect("positive pid");
@@ -394,13 +339,13 @@ fn wait_ready(timeout: Duration, pid: Option<u32>) -> ExitCode {
                     .rsplit(')')
                     .next()
                     .is_some_and(|r| r.trim_start().starts_with('Z'));
-            if dead && state::read_status().is_err() {
+            if dead && Status::read(std::path::Path::new(STATUS_FILE)).is_err() {
                 eprintln!("kdbus-init: exited without setting up the bus (see the kernel log)");
                 return ExitCode::from(1);
             }
         }
-        if let Ok(s) = state::read_status() {
-            if s.saved.bus.is_some() && std::path::Path::new(&format!("/proc/{}", s.pid)).exists() {
+        if let Ok(s) = Status::read(std::path::Path::new(STATUS_FILE)) {
+            if s.bus.is_some() && std::path::Path::new(&format!("/proc/{}", s.pid)).exists() {
                 return ExitCode::SUCCESS;
             }
         }
@@ -416,7 +361,7 @@ fn wait_ready(timeout: Duration, pid: Option<u32>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::RootKind;
+    use bootenv::status::RootKind;
 
     #[test]
     fn cli_parses() {

@@ -13,18 +13,9 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+pub use bootenv::status::Service;
 
 pub const SYSTEM_SERVICES: &str = "/usr/share/dbus-1/system-services";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Service {
-    pub name: String,
-    pub exec: Option<String>,
-    pub user: Option<String>,
-    pub systemd_service: Option<String>,
-    pub file: PathBuf,
-}
 
 /// A service file that was skipped, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,16 +127,31 @@ pub fn load(dir: &Path) -> (Vec<Service>, Vec<Broken>) {
     (services, broken)
 }
 
-/// The uid and gid of `user` from /etc/passwd (names or numbers).
+/// The uid and gid of `user` from this root's /etc/passwd (names or
+/// numbers).
 pub fn lookup_user(user: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    lookup_user_in(&passwd, user)
+}
+
+fn lookup_user_in(passwd: &str, user: &str) -> Option<(u32, u32)> {
     if let Ok(uid) = user.parse::<u32>() {
         return Some((uid, uid));
     }
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     passwd.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
         (f.len() > 3 && f[0] == user).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
     })
+}
+
+/// The uid that may own a service's name, as this root knows it: its
+/// `User=` (root without one, as dbus-daemon runs system services), or
+/// `None` if this root has no such user.
+pub fn owner_uid(user: Option<&str>) -> Option<u32> {
+    match user {
+        None => Some(0),
+        Some(u) => lookup_user(u).map(|(uid, _)| uid),
+    }
 }
 
 #[cfg(test)]
@@ -183,6 +189,18 @@ mod tests {
         assert!(parse(p, "[D-BUS Service]\ngarbage\n")
             .unwrap_err()
             .contains("line 2"));
+    }
+
+    #[test]
+    fn users_resolve_by_name_or_number() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nkdbus-late:x:998:997::/nonexistent:/usr/sbin/nologin\nbroken:x\n";
+        assert_eq!(lookup_user_in(passwd, "kdbus-late"), Some((998, 997)));
+        assert_eq!(lookup_user_in(passwd, "root"), Some((0, 0)));
+        assert_eq!(lookup_user_in(passwd, "1234"), Some((1234, 1234)));
+        assert_eq!(lookup_user_in(passwd, "broken"), None);
+        assert_eq!(lookup_user_in(passwd, "nobody-here"), None);
+        assert_eq!(owner_uid(None), Some(0), "no User= means root");
+        assert_eq!(owner_uid(Some("no-such-user-anywhere")), None);
     }
 
     #[test]

@@ -34,9 +34,10 @@ fn switch_root() -> PathBuf {
 /// problem to carry along, log counters.
 fn blob() -> std::os::fd::OwnedFd {
     let state = serde_json::json!({
-        "version": 1,
+        "version": 2,
         "exe_path": "/usr/sbin/kdbus-init",
         "bus": null,
+        "owner_fd": null,
         "domain_fd": null,
         "activators": [],
         "history": [],
@@ -120,7 +121,11 @@ fn assert_followed(stdout: &str, report: &str) {
     assert!(has("argv0 @kdbus-init"), "{report}");
     assert!(has("root_link /"), "{report}");
     assert!(has("deleted_maps 0"), "{report}");
-    assert!(stdout.contains("STATUS kdbus-init pid"), "{report}");
+    assert!(stdout.contains("STATUS kdbus-init:    pid"), "{report}");
+    assert!(
+        stdout.contains("phase real-root, binary /usr/sbin/kdbus-init"),
+        "{report}"
+    );
     // And on into the shutdown root.
     assert!(
         has("shutdown exe is the shutdown root's binary: yes"),
@@ -144,13 +149,14 @@ fn kdbus_init_follows_switch_root() {
     assert!(checks(&stdout).contains(&"history 2"), "{report}");
     assert!(checks(&stdout).contains(&"shutdown history 3"), "{report}");
     assert!(
-        stdout.contains("STATUS problem: carried-over-marker"),
+        stdout.contains("STATUS   problem      carried-over-marker"),
         "{report}"
     );
-    assert!(!stdout.contains("STATUS problem: the state"), "{report}");
+    assert!(!stdout.contains("problem      the state"), "{report}");
+    // "  log          now to stderr; 3 record(s) to kmsg, 7 to journald, ..."
     let journal: u32 = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("STATUS log: "))
+        .find_map(|l| l.strip_prefix("STATUS   log          "))
         .and_then(|l| l.split(", ").nth(1))
         .and_then(|l| l.split_whitespace().next())
         .and_then(|n| n.parse().ok())
@@ -169,7 +175,7 @@ fn corrupt_state_blob_is_reported_and_kdbus_init_goes_on() {
     );
     let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
-        stdout.contains("STATUS problem: the state blob is corrupt"),
+        stdout.contains("STATUS   problem      the state blob is corrupt"),
         "{report}"
     );
     assert!(stdout.contains("so the bus survives"), "{report}");
@@ -206,7 +212,7 @@ fn a_new_root_without_kdbus_init_is_reported_and_the_old_binary_goes_on() {
         "{report}"
     );
     assert!(
-        stdout.contains("STATUS problem: the new root has no kdbus-init binary"),
+        stdout.contains("STATUS   problem      the new root has no kdbus-init binary"),
         "{report}"
     );
     // Still alive and able to move on: into the shutdown root, which has one.

@@ -16,6 +16,7 @@ use crate::abi::kdbus_bloom_parameter;
 /// Bloom geometry of a bus: filter size in bytes and number of hash
 /// functions. Set at BUS_MAKE, reported to every connection at HELLO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BloomParams {
     /// Filter size in bytes: 8…4096, a multiple of 8.
     pub size: u64,

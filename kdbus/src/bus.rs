@@ -55,6 +55,12 @@ pub fn own_name(name: &str) -> String {
     prefixed_name(rustix::process::geteuid().as_raw(), name)
 }
 
+/// A bus id128 as 32 lowercase hex digits, the way systemd prints 128-bit
+/// ids (`kdbusctl status`, kdbus-init's status).
+pub fn id128_hex(id: [u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The default endpoint of bus `bus_name` in the domain mounted at `mount`.
 pub fn bus_path(mount: impl AsRef<Path>, bus_name: &str) -> PathBuf {
     mount.as_ref().join(bus_name).join("bus")
@@ -409,6 +415,14 @@ mod tests {
             bus_path(KDBUSFS_MOUNT, SYSTEM_BUS_NAME),
             Path::new(SYSTEM_BUS_PATH)
         );
+    }
+
+    #[test]
+    fn id128_is_32_hex_digits() {
+        let mut id = [0u8; 16];
+        id[0] = 0xab;
+        id[15] = 1;
+        assert_eq!(id128_hex(id), "ab000000000000000000000000000001");
     }
 
     #[test]

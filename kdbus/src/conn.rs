@@ -220,8 +220,10 @@ impl HelloBuilder {
 /// What it takes to use a connection handle in another process image
 /// (after exec), where HELLO cannot be repeated: see
 /// [`Connection::params`] and [`Connection::adopt`]. Plain data, for the
-/// caller to serialize next to the inherited fd.
+/// caller to serialize next to the inherited fd (with the `serde` feature:
+/// `Serialize` and `Deserialize`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ConnectionParams {
     pub id: u64,
     pub id128: [u8; 16],
@@ -648,6 +650,22 @@ impl Connection {
         self.peek_with(RecvFlags::empty(), 0)
     }
 
+    /// Is a message queued? Asks with `KDBUS_RECV_PEEK` and releases the
+    /// published slice at once, without copying it: for an activator's
+    /// owner that only needs to know whether its service is wanted.
+    /// Unlike poll's `POLLIN`, a lost-message count alone does not count.
+    pub fn has_message(&self) -> Result<bool> {
+        let (result, recv) = self.raw_recv(RecvFlags::PEEK, 0);
+        match result {
+            Err(Errno::AGAIN) => Ok(false),
+            Err(e) => Err(Error::command("KDBUS_CMD_RECV", e)),
+            Ok(()) => {
+                self.free(recv.msg.offset)?;
+                Ok(true)
+            }
+        }
+    }
+
     /// Like [`peek`](Self::peek) for the message that
     /// [`recv_priority`](Self::recv_priority) would return.
     pub fn peek_priority(&self, max_priority: i64) -> Result<Peeked> {
@@ -886,6 +904,53 @@ mod tests {
         };
         let err = Connection::adopt(fd, params).unwrap_err();
         assert!(err.to_string().contains("not a kdbus handle"), "{err}");
+    }
+
+    #[test]
+    fn has_message_on_a_non_kdbus_fd_names_the_command() {
+        // An adopted fd is checked; a raw one that is not kdbus fails the
+        // PEEK cleanly (ENOTTY), never as "nothing queued".
+        let fd = open_node(Path::new("/dev/null")).unwrap();
+        let backing = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&backing, 4096).unwrap();
+        let conn = Connection {
+            fd,
+            pool: Pool::map(backing.as_fd(), 4096).unwrap(),
+            id: 1,
+            id128: [0; 16],
+            bus_flags: 0,
+            bloom: BloomParams::DEFAULT,
+            flags: HelloFlags::ACTIVATOR,
+            attach_send: AtomicU64::new(0),
+            attach_recv: AtomicU64::new(0),
+            next_cookie: AtomicU64::new(1),
+        };
+        let err = conn.has_message().unwrap_err();
+        assert_eq!(err.command_name(), Some("KDBUS_CMD_RECV"));
+        assert_eq!(err.errno(), Some(Errno::NOTTY));
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn params_survive_json() {
+        let params = ConnectionParams {
+            id: 7,
+            id128: [0xab; 16],
+            bus_flags: KDBUS_MAKE_ACCESS_WORLD,
+            bloom: BloomParams {
+                size: 128,
+                n_hash: 4,
+            },
+            flags: HelloFlags::ACTIVATOR | HelloFlags::from_bits_retain(1 << 40),
+            attach_send: AttachFlags::CREDS | AttachFlags::PIDS,
+            attach_recv: AttachFlags::ANY,
+            pool_size: 8 << 20,
+            next_cookie: 42,
+        };
+        let json = serde_json::to_string(&params).unwrap();
+        assert!(json.contains("ACTIVATOR"), "{json}");
+        let back: ConnectionParams = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, params, "unknown bits included");
     }
 
     #[test]

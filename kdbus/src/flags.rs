@@ -8,6 +8,7 @@ use crate::abi::*;
 bitflags! {
     /// `KDBUS_HELLO_*`: the kind of a connection.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct HelloFlags: u64 {
         const ACCEPT_FD = KDBUS_HELLO_ACCEPT_FD;
         const ACTIVATOR = KDBUS_HELLO_ACTIVATOR;
@@ -17,6 +18,7 @@ bitflags! {
 
     /// `KDBUS_ATTACH_*`: metadata items.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct AttachFlags: u64 {
         const TIMESTAMP = KDBUS_ATTACH_TIMESTAMP;
         const CREDS = KDBUS_ATTACH_CREDS;

@@ -54,8 +54,8 @@ pub mod raw;
 
 pub use bloom::{BloomFilter, BloomParams};
 pub use bus::{
-    bus_path, own_name, prefixed_name, Bus, BusBuilder, Endpoint, EndpointBuilder, KDBUSFS_MOUNT,
-    SYSTEM_BUS_NAME, SYSTEM_BUS_PATH,
+    bus_path, id128_hex, own_name, prefixed_name, Bus, BusBuilder, Endpoint, EndpointBuilder,
+    KDBUSFS_MOUNT, SYSTEM_BUS_NAME, SYSTEM_BUS_PATH,
 };
 pub use conn::{
     ByeBye, Connection, ConnectionParams, HelloBuilder, Peeked, Peer, Recv, Update,

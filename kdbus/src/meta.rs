@@ -22,6 +22,35 @@ pub struct Creds {
     pub fsgid: u64,
 }
 
+impl Creds {
+    /// The calling process's ids (saved and filesystem ids taken to be
+    /// the effective ones). With [`Pids::current`], what a bus owner passes
+    /// to [`crate::HelloBuilder::creds`] to connect as itself without the
+    /// kernel recording its executable and root directory: kdbus keeps
+    /// those referenced for the connection's lifetime, which keeps the
+    /// file system they are on busy (it cannot be unmounted).
+    pub fn current() -> Creds {
+        let (uid, euid) = (
+            rustix::process::getuid().as_raw() as u64,
+            rustix::process::geteuid().as_raw() as u64,
+        );
+        let (gid, egid) = (
+            rustix::process::getgid().as_raw() as u64,
+            rustix::process::getegid().as_raw() as u64,
+        );
+        Creds {
+            uid,
+            euid,
+            suid: euid,
+            fsuid: euid,
+            gid,
+            egid,
+            sgid: egid,
+            fsgid: egid,
+        }
+    }
+}
+
 impl From<kdbus_creds> for Creds {
     fn from(c: kdbus_creds) -> Creds {
         Creds {
@@ -60,6 +89,18 @@ pub struct Pids {
     pub pid: u64,
     pub tid: u64,
     pub ppid: u64,
+}
+
+impl Pids {
+    /// The calling thread's pid, tid and parent pid (see
+    /// [`Creds::current`]).
+    pub fn current() -> Pids {
+        Pids {
+            pid: rustix::process::getpid().as_raw_nonzero().get() as u64,
+            tid: rustix::thread::gettid().as_raw_nonzero().get() as u64,
+            ppid: rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u64),
+        }
+    }
 }
 
 impl From<kdbus_pids> for Pids {
@@ -236,6 +277,17 @@ impl Metadata {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn current_ids_are_this_process() {
+        let c = super::Creds::current();
+        assert_eq!(c.euid, rustix::process::geteuid().as_raw() as u64);
+        assert_eq!(c.fsgid, rustix::process::getegid().as_raw() as u64);
+        let p = super::Pids::current();
+        assert_eq!(p.pid, std::process::id() as u64);
+        assert_ne!(p.tid, 0);
+        assert_ne!(p.ppid, 0);
+    }
+
     use super::*;
     use crate::item::Items;
     use crate::raw::Buf;

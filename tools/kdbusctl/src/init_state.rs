@@ -1,87 +1,66 @@
 //! kdbus-init's published state, shown by `kdbusctl status`.
 //!
-//! kdbus-init writes its status as JSON (atomically) to [`STATUS_FILE`].
-//! kdbusctl does not depend on kdbus-init's types: it reads the file as
-//! generic JSON, shows a few well-known fields in text mode and passes the
-//! whole document through with `--json`. This is the one place to extend
-//! when kdbus-init's status grows.
+//! kdbus-init writes its status (atomically) to [`STATUS_FILE`]; the
+//! schema is `bootenv::status::Status`, the one definition that kdbus-init
+//! writes and every reader parses. kdbusctl shows it under the bus it
+//! looked at and says whether kdbus-init holds that very bus.
 
 use std::fmt::Write;
 use std::path::Path;
 
-use serde_json::Value;
+use bootenv::status::{Status, StatusError};
+use serde::Serialize;
 
-/// Where kdbus-init publishes its status.
-pub const STATUS_FILE: &str = "/run/kdbus/kdbus-init.json";
+pub use bootenv::status::STATUS_FILE;
 
-/// The status document, `None` if kdbus-init has not published one here
-/// (not running, or not in this root). A present but unreadable file is
-/// reported in the document itself, so `status` still shows the bus.
-pub fn load(path: &Path) -> Option<Value> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => return Some(problem(path, &e.to_string())),
-    };
-    match serde_json::from_str(&text) {
-        Ok(value) => Some(value),
-        Err(e) => Some(problem(path, &format!("not valid JSON: {e}"))),
+/// How many of kdbus-init's recent log records `kdbusctl status` shows
+/// (`--json` has all that kdbus-init keeps).
+pub const RECENT_LINES: usize = 10;
+
+/// kdbus-init's state as `kdbusctl status` found it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum InitState {
+    Running(Box<Status>),
+    /// A status file is there but cannot be used (reported, not fatal:
+    /// `status` still shows the bus).
+    Unreadable {
+        error: String,
+    },
+}
+
+/// The status, `None` if kdbus-init has not published one here (not
+/// running, or not in this root).
+pub fn load(path: &Path) -> Option<InitState> {
+    match Status::read(path) {
+        Ok(s) => Some(InitState::Running(Box::new(s))),
+        Err(StatusError::Missing) => None,
+        Err(e) => Some(InitState::Unreadable {
+            error: format!("{}: {e}", path.display()),
+        }),
     }
 }
 
-fn problem(path: &Path, what: &str) -> Value {
-    serde_json::json!({ "error": format!("{}: {what}", path.display()) })
-}
-
-/// Text lines for `kdbusctl status`.
-pub fn render(state: &Value) -> String {
-    let mut out = String::new();
-    if let Some(err) = state.get("error").and_then(Value::as_str) {
-        let _ = writeln!(out, "kdbus-init:    status unreadable ({err})");
-        return out;
-    }
-    let field = |key: &str| match state.get(key) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
+/// Text lines for `kdbusctl status`; `bus_id128` is the id of the bus
+/// kdbusctl looked at.
+pub fn render(state: &InitState, bus_id128: &str) -> String {
+    let s = match state {
+        InitState::Unreadable { error } => {
+            return format!("kdbus-init:    status unreadable ({error})\n");
+        }
+        InitState::Running(s) => s,
     };
-    let mut head = Vec::new();
-    if let Some(pid) = field("pid") {
-        head.push(format!("pid {pid}"));
-    }
-    if let Some(root) = field("root") {
-        head.push(format!("in the {root}"));
-    }
-    if let Some(exe) = field("exe") {
-        head.push(format!("running {exe}"));
-    }
-    if let Some(sink) = field("log_sink") {
-        head.push(format!("logging to {sink}"));
-    }
+    let mut out = s.render(RECENT_LINES);
+    let held = s.bus.as_ref().and_then(|b| b.id.as_deref());
     let _ = writeln!(
         out,
-        "kdbus-init:    {}",
-        if head.is_empty() {
-            "status published".to_owned()
-        } else {
-            head.join(", ")
+        "  this bus     {}",
+        match held {
+            Some(id) if id == bus_id128 => "is the bus kdbus-init holds".to_owned(),
+            Some(id) => format!("is NOT the bus kdbus-init holds ({id})"),
+            None => "unknown to kdbus-init (it holds no bus it knows the id of)".to_owned(),
         }
     );
-    if let Some(activators) = state.get("activators").and_then(Value::as_array) {
-        for a in activators {
-            let name = a.get("name").and_then(Value::as_str).unwrap_or("?");
-            let how = a
-                .pointer("/activation/state")
-                .and_then(Value::as_str)
-                .unwrap_or("?");
-            let _ = writeln!(out, "  activator    {name}: {how}");
-        }
-    }
-    if let Some(problems) = state.get("problems").and_then(Value::as_array) {
-        for p in problems.iter().filter_map(Value::as_str) {
-            let _ = writeln!(out, "  problem      {p}");
-        }
-    }
     out
 }
 
@@ -89,44 +68,66 @@ pub fn render(state: &Value) -> String {
 mod tests {
     use super::*;
 
+    fn status() -> Status {
+        let mut s = Status::example();
+        if let Some(bus) = s.bus.as_mut() {
+            bus.id = Some("ab".repeat(16));
+        }
+        s
+    }
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("kdbusctl-test-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("status.json")
+    }
+
     #[test]
     fn missing_file_means_no_kdbus_init() {
-        assert_eq!(load(Path::new("/nonexistent/kdbus-init.json")), None);
+        assert!(load(Path::new("/nonexistent/kdbus-init.json")).is_none());
     }
 
     #[test]
-    fn corrupt_file_is_reported_not_fatal() {
-        let dir = std::env::temp_dir().join(format!("kdbusctl-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("status.json");
+    fn corrupt_or_foreign_file_is_reported_not_fatal() {
+        let path = temp("corrupt");
         std::fs::write(&path, "{ not json").unwrap();
         let state = load(&path).unwrap();
-        assert!(render(&state).contains("status unreadable"));
-        std::fs::write(&path, r#"{"pid": 7}"#).unwrap();
-        assert_eq!(load(&path).unwrap()["pid"], 7);
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(render(&state, "").contains("status unreadable"));
+        std::fs::write(&path, r#"{"schema": 1, "pid": 7}"#).unwrap();
+        let text = render(&load(&path).unwrap(), "");
+        assert!(
+            text.contains("schema 1, this program reads schema"),
+            "{text}"
+        );
+        let json = serde_json::to_value(load(&path).unwrap()).unwrap();
+        assert!(json["error"].as_str().unwrap().contains("schema 1"));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
     #[test]
-    fn renders_known_fields() {
-        let state = serde_json::json!({
-            "pid": 312,
-            "root": "real-root",
-            "exe": "/usr/sbin/kdbus-init",
-            "log_sink": "journal",
-            "activators": [
-                {"name": "org.example.Svc", "activation": {"state": "idle"}}
-            ],
-            "problems": ["broken.service: no Name="]
-        });
-        let text = render(&state);
+    fn shows_the_phase_and_whether_it_is_the_same_bus() {
+        let path = temp("running");
+        status().publish_to(&path).unwrap();
+        let state = load(&path).unwrap();
+        let same = render(&state, &"ab".repeat(16));
         assert!(
-            text.contains(
-                "pid 312, in the real-root, running /usr/sbin/kdbus-init, logging to journal"
-            ),
-            "{text}"
+            same.contains("pid 125 (@kdbus-init), phase shutdown-root"),
+            "{same}"
         );
-        assert!(text.contains("org.example.Svc: idle"), "{text}");
-        assert!(text.contains("broken.service: no Name="), "{text}");
+        assert!(
+            same.contains("this bus     is the bus kdbus-init holds"),
+            "{same}"
+        );
+        assert!(same.contains("broken.service skipped: no Name="), "{same}");
+        let other = render(&state, &"cd".repeat(16));
+        assert!(
+            other.contains("is NOT the bus kdbus-init holds (abab"),
+            "{other}"
+        );
+        // --json: the document itself, as kdbus-init wrote it.
+        let json = serde_json::to_value(&state).unwrap();
+        assert_eq!(json["root"], "shutdown-root");
+        assert_eq!(json["bus"]["id"], "ab".repeat(16));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 }

@@ -9,9 +9,7 @@ use kdbus::{HelloFlags, ListEntry, Metadata, NameFlags};
 use serde::Serialize;
 
 /// 32 hex digits, as systemd prints 128-bit ids.
-pub fn hex_id128(id: [u8; 16]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use kdbus::id128_hex as hex_id128;
 
 /// A connection's kind, from its HELLO flags.
 pub fn kind(flags: HelloFlags) -> &'static str {
@@ -126,7 +124,7 @@ pub struct Status {
     pub queued_owners: usize,
     /// kdbus-init's published state, where it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kdbus_init: Option<serde_json::Value>,
+    pub kdbus_init: Option<crate::init_state::InitState>,
 }
 
 /// A name a connection holds, queues for, or activates.
@@ -266,7 +264,7 @@ pub fn render_status(s: &Status) -> String {
         s.names, s.activatable, s.queued_owners
     );
     if let Some(init) = &s.kdbus_init {
-        out.push_str(&crate::init_state::render(init));
+        out.push_str(&crate::init_state::render(init, &b.id128));
     }
     out
 }

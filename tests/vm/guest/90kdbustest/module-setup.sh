@@ -1,7 +1,7 @@
 #!/bin/bash
 # Test-only dracut module of the boot tests (never installed on a system):
 # the probe that reports what it sees in the initramfs and in the shutdown
-# root, and a D-Bus service file whose program exists only in the real root.
+# root, and D-Bus service files whose programs exist only in the real root.
 # KDBUS_TEST_PROBE=FILE is the probe binary.
 
 # shellcheck disable=SC2317  # functions are called by dracut
@@ -16,8 +16,10 @@ depends() {
 
 install() {
     inst_binary "$KDBUS_TEST_PROBE" /usr/lib/kdbus-test/kdbus-boot-probe
-    inst_simple "$moddir/org.kdbus.test.Late.service" \
-        /usr/share/dbus-1/system-services/org.kdbus.test.Late.service
+    local svc
+    for svc in org.kdbus.test.Late org.kdbus.test.LateUser; do
+        inst_simple "$moddir/$svc.service" "/usr/share/dbus-1/system-services/$svc.service"
+    done
     if dracut_module_included "systemd"; then
         inst_simple "$moddir/kdbus-test-initrd.service" "$systemdsystemunitdir/kdbus-test-initrd.service"
         $SYSTEMCTL -q --root "$initdir" add-wants initrd.target kdbus-test-initrd.service

@@ -12,146 +12,81 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-const STATUS: &str = "/run/kdbus/kdbus-init.json";
+use bootenv::status::{Activation, Status, STATUS_FILE};
 
-// kdbus-init's private kdbus adapter, shared rather than copied (the
-// probe uses its command builder; kdbus-init's own calls are unused here).
-#[allow(dead_code)]
-#[path = "../../../../kdbus-init/src/bus.rs"]
-mod bus;
+/// The activatable test names: their programs exist only in the real
+/// root; LateUser's service runs as a user only the real root knows.
+const TEST_NAMES: [&str; 2] = ["org.kdbus.test.Late", "org.kdbus.test.LateUser"];
 
 /// A client and a service of an activatable name, on the system bus.
 mod client {
-    use std::io::Write;
-    use std::os::fd::AsFd;
-    use std::path::Path;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
-    use kdbus::abi::*;
+    use kdbus::{ByeBye, Connection, HelloBuilder, MessageBuilder, NameFlags, SYSTEM_BUS_PATH};
 
-    use super::bus;
-
-    const BUS: &str = "/sys/fs/kdbus/0-system/bus";
+    /// What a service answers to [`REPORT`]: its uid and what it received.
+    pub const REPORT: &[u8] = b"report?";
+    /// A service leaves after this long without a message.
+    const IDLE: Duration = Duration::from_secs(120);
 
     /// Sends `text` to `name` (queued on its activator if nobody owns it).
     pub fn send(name: &str, text: &str) -> Result<(), String> {
-        let conn = bus::peer(Path::new(BUS)).map_err(|e| format!("HELLO: {e}"))?;
-        let payload = text.as_bytes();
-        let vec = [
-            (payload.len() as u64).to_ne_bytes(),
-            (payload.as_ptr() as u64).to_ne_bytes(),
-        ]
-        .concat();
-        let mut msg = bus::Cmd::new(
-            0,
-            kdbus_msg {
-                dst_id: KDBUS_DST_ID_NAME,
-                payload_type: KDBUS_PAYLOAD_DBUS,
-                cookie: 1,
-                ..Default::default()
-            },
-        )
-        .string_item(KDBUS_ITEM_DST_NAME, name)
-        .item(KDBUS_ITEM_PAYLOAD_VEC, &vec);
-        let address = msg.finished_address();
-        bus::Cmd::new(
-            KDBUS_CMD_SEND,
-            kdbus_cmd_send {
-                msg_address: address,
-                ..Default::default()
-            },
-        )
-        .run(conn.fd.as_fd())
-        .map_err(|e| format!("SEND: {e}"))?;
-        // `msg` and the payload had to live until the ioctl returned.
-        drop(msg);
+        let conn = Connection::connect(SYSTEM_BUS_PATH).map_err(|e| e.to_string())?;
+        conn.send(&MessageBuilder::to_name(name).payload(text.as_bytes()))
+            .map_err(|e| e.to_string())?;
         println!("@@T client sent {name} {text}");
         Ok(())
     }
 
-    /// Takes `name` and reports every message received within 10 s on
-    /// the console (`@@T late received TEXT`).
+    /// Takes `name` and keeps what it receives; answers a [`REPORT`] call
+    /// with `uid=N received=A|B`, then leaves (BYEBYE: race-free, it stays
+    /// while messages are queued).
     pub fn serve(name: &str) -> Result<(), String> {
-        let conn = bus::peer(Path::new(BUS)).map_err(|e| format!("HELLO: {e}"))?;
-        bus::Cmd::new(KDBUS_CMD_NAME_ACQUIRE, kdbus_cmd::default())
-            .string_item(KDBUS_ITEM_NAME, name)
-            .run(conn.fd.as_fd())
-            .map_err(|e| format!("NAME_ACQUIRE: {e}"))?;
-        let size = bus::PEER_POOL as usize;
-        // SAFETY: a read-only shared mapping of the connection's pool, of
-        // the size given at HELLO; it is used only while the fd is open.
-        let base = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                size,
-                rustix::mm::ProtFlags::READ,
-                rustix::mm::MapFlags::SHARED,
-                conn.fd.as_fd(),
-                0,
-            )
-        }
-        .map_err(|e| format!("mmap pool: {e}"))?;
-        // SAFETY: see above; we read only slices RECV handed us, which the
-        // kernel does not change until we FREE them.
-        let pool = unsafe { std::slice::from_raw_parts(base as *const u8, size) };
-        let mut console = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/console")
-            .ok();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let recv =
-                bus::Cmd::new(KDBUS_CMD_RECV, kdbus_cmd_recv::default()).run(conn.fd.as_fd());
-            let offset = match recv {
-                Ok(done) => done.head::<kdbus_cmd_recv>().msg.offset as usize,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(100));
-                    continue;
+        let conn = HelloBuilder::new()
+            .description("kdbus-test-service")
+            .connect(SYSTEM_BUS_PATH)
+            .map_err(|e| e.to_string())?;
+        conn.acquire_name(name, NameFlags::empty())
+            .map_err(|e| e.to_string())?;
+        let uid = rustix::process::geteuid().as_raw();
+        let mut received: Vec<String> = Vec::new();
+        let mut reported = false;
+        loop {
+            // After the report, leave as soon as nothing is queued.
+            let wait = if reported { Duration::ZERO } else { IDLE };
+            let recv = conn.recv_timeout(wait).map_err(|e| e.to_string())?;
+            let Some(msg) = recv.message else {
+                match conn.byebye().map_err(|e| e.to_string())? {
+                    ByeBye::Disconnected => return Ok(()),
+                    ByeBye::Busy => continue,
                 }
-                Err(e) => return Err(format!("RECV: {e}")),
             };
-            for text in payloads(pool, offset) {
-                let line = format!("@@T late received {text}\n");
-                match console.as_mut() {
-                    Some(c) => {
-                        let _ = c.write_all(line.as_bytes());
-                    }
-                    None => print!("{line}"),
-                }
+            if msg.notification().is_some() {
+                continue;
             }
-            bus::free(conn.fd.as_fd(), offset as u64);
+            let payload = msg.payload_to_vec();
+            if msg.is_call() && payload == REPORT {
+                let answer = format!("uid={uid} received={}", received.join("|"));
+                conn.send(&MessageBuilder::reply_to(&msg).payload(answer.as_bytes()))
+                    .map_err(|e| e.to_string())?;
+                reported = true;
+            } else {
+                received.push(String::from_utf8_lossy(&payload).into_owned());
+            }
         }
-        Ok(())
     }
 
-    fn u64_at(pool: &[u8], at: usize) -> u64 {
-        pool.get(at..at + 8)
-            .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
-            .unwrap_or(0)
-    }
-
-    /// The payloads (PAYLOAD_OFF items) of the message at `offset`.
-    fn payloads(pool: &[u8], offset: usize) -> Vec<String> {
-        let size = u64_at(pool, offset) as usize;
-        let mut out = Vec::new();
-        let mut at = offset + std::mem::size_of::<kdbus_msg>();
-        while at + 16 <= offset + size {
-            let (len, kind) = (u64_at(pool, at) as usize, u64_at(pool, at + 8));
-            if len < 16 {
-                break;
-            }
-            if kind == KDBUS_ITEM_PAYLOAD_OFF {
-                let (n, off) = (u64_at(pool, at + 16) as usize, u64_at(pool, at + 24));
-                if off != u64::MAX {
-                    let start = offset + off as usize;
-                    if let Some(b) = pool.get(start..start + n) {
-                        out.push(String::from_utf8_lossy(b).into_owned());
-                    }
-                }
-            }
-            at += len.div_ceil(8) * 8;
-        }
-        out
+    /// Asks the service of `name` for its report.
+    pub fn report(name: &str) -> Result<String, String> {
+        let conn = Connection::connect(SYSTEM_BUS_PATH).map_err(|e| e.to_string())?;
+        let reply = conn
+            .call(
+                &MessageBuilder::to_name(name)
+                    .payload(REPORT)
+                    .expect_reply(Duration::from_secs(10)),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(String::from_utf8_lossy(&reply.payload_to_vec()).into_owned())
     }
 }
 
@@ -198,8 +133,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn read_json(path: &str) -> Option<serde_json::Value> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+fn read_status() -> Option<Status> {
+    Status::read(Path::new(STATUS_FILE)).ok()
 }
 
 fn same_file(a: &str, b: &str) -> bool {
@@ -243,10 +178,11 @@ fn check(out: &Out) {
     if out.phase == "root" {
         settle_activations();
     }
-    let emitted = match read_json(STATUS) {
-        Some(status) => report_status(out, &status),
-        None => {
+    let emitted = match Status::read(Path::new(STATUS_FILE)) {
+        Ok(status) => report_status(out, &status),
+        Err(e) => {
             out.mark("status", "missing");
+            out.mark("status_error", e);
             0
         }
     };
@@ -278,21 +214,24 @@ fn check(out: &Out) {
                 // One record while journald runs, so that both transports
                 // are in the count: SIGHUP makes kdbus-init log that it
                 // re-reads its service files.
-                let pid = read_json(STATUS)
-                    .and_then(|s| s["pid"].as_i64())
-                    .and_then(|p| rustix::process::Pid::from_raw(p as i32));
+                let pid = read_status().and_then(|s| rustix::process::Pid::from_raw(s.pid as i32));
                 if let Some(pid) = pid {
                     let sent = rustix::process::kill_process(pid, rustix::process::Signal::HUP);
                     out.mark("sighup", format!("{sent:?}"));
                     std::thread::sleep(Duration::from_millis(500));
                 }
-                let emitted = read_json(STATUS)
-                    .map(|s| {
-                        s["log"]["to_kmsg"].as_u64().unwrap_or(0)
-                            + s["log"]["to_journal"].as_u64().unwrap_or(0)
-                    })
+                let emitted = read_status()
+                    .map(|s| s.log.to_kmsg + s.log.to_journal)
                     .unwrap_or(emitted);
                 journal_check(out, emitted);
+            }
+            // The activated test services: what each received, as which
+            // user.
+            for name in TEST_NAMES {
+                match client::report(name) {
+                    Ok(answer) => out.mark("served", format!("{name} {answer}")),
+                    Err(e) => out.mark("served", format!("{name} error: {e}")),
+                }
             }
             if let Some(v) = run(
                 "systemctl",
@@ -341,13 +280,7 @@ fn check(out: &Out) {
 fn settle_activations() {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        let busy = read_json(STATUS).is_some_and(|s| {
-            s["activators"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|a| a["activation"]["state"].as_str() != Some("idle"))
-        });
+        let busy = read_status().is_some_and(|s| s.pending().next().is_some());
         if !busy {
             return;
         }
@@ -357,66 +290,56 @@ fn settle_activations() {
 
 /// Reports kdbus-init's published status; returns how many log records it
 /// says it emitted.
-fn report_status(out: &Out, status: &serde_json::Value) -> u64 {
+fn report_status(out: &Out, status: &Status) -> u64 {
     out.mark("status", "present");
-    let pid = status["pid"].as_u64().unwrap_or(0);
+    let pid = status.pid;
     out.mark("pid", pid);
-    out.mark("root", status["root"].as_str().unwrap_or("?"));
+    out.mark("root", status.root.as_str());
     let alive = Path::new(&format!("/proc/{pid}/exe")).exists();
     out.mark("alive", if alive { "yes" } else { "no" });
-    if let Some(bus) = status["bus"].as_object() {
-        out.mark(
-            "bus_id",
-            bus.get("id").and_then(|v| v.as_str()).unwrap_or("unknown"),
-        );
-        out.mark(
-            "bus_created_us",
-            bus.get("created_us").and_then(|v| v.as_u64()).unwrap_or(0),
-        );
-        out.mark(
-            "owner_held",
-            if bus.get("owner_fd").is_some_and(|v| !v.is_null()) {
-                "yes"
-            } else {
-                "no"
-            },
-        );
-    } else {
-        out.mark("bus_id", "none");
+    match &status.bus {
+        Some(bus) => {
+            out.mark("bus_id", bus.id.as_deref().unwrap_or("unknown"));
+            out.mark("bus_created_us", bus.created_us);
+            out.mark("owner_held", if bus.owner_held { "yes" } else { "no" });
+        }
+        None => out.mark("bus_id", "none"),
     }
-    for p in status["problems"].as_array().into_iter().flatten() {
-        out.mark("problem", p.as_str().unwrap_or("?"));
+    for p in &status.problems {
+        out.mark("problem", p);
     }
-    for a in status["activators"].as_array().into_iter().flatten() {
+    for a in &status.activators {
+        let state = match &a.activation {
+            Activation::Idle => "idle",
+            Activation::Deferred { .. } => "deferred",
+            Activation::Starting { .. } => "starting",
+            Activation::Failed { .. } => "failed",
+        };
+        out.mark("activator", format!("{} {state}", a.name));
         out.mark(
-            "activator",
+            "owner",
             format!(
                 "{} {}",
-                a["name"].as_str().unwrap_or("?"),
-                a["activation"]["state"].as_str().unwrap_or("?")
+                a.name,
+                a.owner.uid.map_or_else(|| "none".into(), |u| u.to_string())
             ),
         );
     }
-    for a in status["activations"].as_array().into_iter().flatten() {
+    for a in &status.activations {
         out.mark(
             "activation",
-            format!(
-                "{} {} {}",
-                a["name"].as_str().unwrap_or("?"),
-                a["root"].as_str().unwrap_or("?"),
-                a["event"].as_str().unwrap_or("?")
-            ),
+            format!("{} {} {}", a.name, a.root.as_str(), a.event),
         );
     }
-    for h in status["history"].as_array().into_iter().flatten() {
+    for h in &status.history {
         out.mark(
             "history",
             format!(
                 "{} {} {} {}",
-                h["root"].as_str().unwrap_or("?"),
-                h["since_us"],
-                h["pid"],
-                h["bus_id"].as_str().unwrap_or("-")
+                h.root.as_str(),
+                h.since_us,
+                h.pid,
+                h.bus_id.as_deref().unwrap_or("-")
             ),
         );
     }
@@ -448,9 +371,13 @@ fn report_status(out: &Out, status: &serde_json::Value) -> u64 {
             },
         );
         let maps = std::fs::read_to_string(format!("{proc}/maps")).unwrap_or_default();
+        // Deleted files still mapped: the previous root's. (Connection
+        // pools are unlinked shmem files, "/kdbus-conn:NAME (deleted)".)
         out.mark(
             "deleted_maps",
-            maps.lines().filter(|l| l.contains("(deleted)")).count(),
+            maps.lines()
+                .filter(|l| l.contains("(deleted)") && !l.contains("/kdbus-conn"))
+                .count(),
         );
         let fds: Vec<String> = std::fs::read_dir(format!("{proc}/fd"))
             .map(|rd| {
@@ -464,12 +391,11 @@ fn report_status(out: &Out, status: &serde_json::Value) -> u64 {
             fds.iter().filter(|f| f.contains("oldroot")).count(),
         );
     }
-    let log = &status["log"];
-    let emitted = log["to_kmsg"].as_u64().unwrap_or(0) + log["to_journal"].as_u64().unwrap_or(0);
-    out.mark("log_to_kmsg", log["to_kmsg"].as_u64().unwrap_or(0));
-    out.mark("log_to_journal", log["to_journal"].as_u64().unwrap_or(0));
-    out.mark("log_sink", status["log_sink"].as_str().unwrap_or("?"));
-    emitted
+    let log = &status.log;
+    out.mark("log_to_kmsg", log.to_kmsg);
+    out.mark("log_to_journal", log.to_journal);
+    out.mark("log_sink", log.sink.as_str());
+    log.to_kmsg + log.to_journal
 }
 
 /// Every record kdbus-init emitted (to kmsg or to journald) must be in

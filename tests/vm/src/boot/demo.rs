@@ -73,8 +73,15 @@ pub fn run(env: &Env) -> Result<bool> {
                 format!("busy: {}", busy.join(", "))
             }
         );
+        // What happened in this root (the status keeps the whole history).
+        let here = m.get(phase, "root").unwrap_or("-");
         for a in m.all(phase, "activation") {
-            println!("           activation: {a}");
+            let Some((name, rest)) = a.split_once(' ') else {
+                continue;
+            };
+            if let Some(event) = rest.strip_prefix(here).and_then(|e| e.strip_prefix(' ')) {
+                println!("           activation: {name}: {event}");
+            }
         }
         println!(
             "           log: {} record(s) to kmsg, {} handed to journald (now to {})",
@@ -83,6 +90,9 @@ pub fn run(env: &Env) -> Result<bool> {
             g("log_sink")
         );
         if phase == "root" {
+            for s in m.all(phase, "served") {
+                println!("           service reports: {s}");
+            }
             println!(
                 "           journalctl -b -t kdbus-init: {} record(s), {} emitted, {} duplicate(s)",
                 g("journal_records"),
@@ -101,13 +111,25 @@ pub fn run(env: &Env) -> Result<bool> {
         }
     }
     println!("kdbus-init's records on the console (from kmsg):");
+    let mut registered = 0;
     for l in console
         .lines
         .iter()
         .filter(|l| l.contains("kdbus-init["))
-        .take(20)
+        .take(30)
     {
+        if l.contains("activator registered") {
+            registered += 1;
+            continue;
+        }
+        if registered > 0 {
+            println!("    ... ({registered} activators registered) ...");
+            registered = 0;
+        }
         println!("    {}", l.trim());
+    }
+    if registered > 0 {
+        println!("    ... ({registered} activators registered) ...");
     }
     let checks = scenario.evaluate(&console);
     let failed: Vec<_> = checks

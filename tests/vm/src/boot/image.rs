@@ -20,6 +20,8 @@ set -e
 echo kdbus-vm >"$1/etc/hostname"
 echo '/dev/vda / ext4 rw 0 1' >"$1/etc/fstab"
 chroot "$1" passwd -d root >/dev/null
+# The user of an activatable test service: only the real root knows it.
+chroot "$1" useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin kdbus-late
 : >"$1/etc/machine-id"
 # A quiet, quick boot: no login prompts, no timers.
 for u in serial-getty@ttyS0.service getty@tty1.service apt-daily.timer apt-daily-upgrade.timer \

@@ -168,6 +168,11 @@ impl Env {
                 0o644,
             ),
             add(
+                g.join("90kdbustest/org.kdbus.test.LateUser.service"),
+                "/usr/share/dbus-1/system-services/org.kdbus.test.LateUser.service",
+                0o644,
+            ),
+            add(
                 initrd.to_path_buf(),
                 &format!("/boot/initrd.img-{}", self.kernel.release),
                 0o644,

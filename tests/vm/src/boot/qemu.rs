@@ -23,6 +23,7 @@ pub struct Boot<'a> {
     pub echo: bool,
 }
 
+#[derive(Clone)]
 pub struct Console {
     pub lines: Vec<String>,
     pub timed_out: bool,

@@ -31,10 +31,11 @@ pub struct Scenario {
 }
 
 pub const SHELL_PROMPT: &str = "kdbus-shutdown# ";
-/// Typed into the shutdown shell. The quotes keep the echoed command line
-/// from matching the "done" marker.
-pub const SHELL_INPUT: &str =
-    "kdbus-init status --json | grep -m1 '\"id\"'; kdbusctl status --json; echo @@T shell\" \"done\n";
+/// Typed into the shutdown shell (which has sed, not grep): the bus id
+/// lines of both JSON documents, then kdbusctl's text. The quotes keep the
+/// echoed command line from matching the "done" marker.
+pub const SHELL_INPUT: &str = "kdbus-init status --json | sed -n '/\"id\"/p'; \
+     kdbusctl status --json | sed -n '/\"id128\"/p'; kdbusctl status; echo @@T shell\" \"done\n";
 pub const SHELL_DONE: &str = "@@T shell done";
 
 pub fn all() -> Vec<Scenario> {
@@ -163,10 +164,6 @@ impl Checks<'_> {
             (None, false) => Outcome::Fail(why.into()),
         };
         self.push(name, o);
-    }
-
-    fn pending(&mut self, name: &str, why: &str) {
-        self.push(name, Outcome::Pending(why.to_owned()));
     }
 
     fn get(&self, phase: &str, key: &str) -> String {
@@ -323,20 +320,24 @@ fn kdbus_on(c: &mut Checks) {
         c.m.all("root", "activation")
             .iter()
             .any(|a| a.starts_with("org.kdbus.test.Late") && a.contains("took the name"));
-    let sent =
-        c.m.get("client", "sent")
-            .is_some_and(|v| v.contains("hello-from-the-initramfs"));
-    let received = c.m.all("late", "received");
+    let sent_late = sent(c, "org.kdbus.test.Late hello-from-the-initramfs");
+    let served = served(c, "org.kdbus.test.Late");
     c.bus(
         "activation: queued in the initramfs, the service started in the real root got it once",
-        sent && deferred && delivered && received == ["hello-from-the-initramfs"],
+        sent_late
+            && deferred
+            && delivered
+            && served
+                .as_ref()
+                .is_some_and(|(_, got)| got == "hello-from-the-initramfs"),
         format!(
-            "sent {sent}, deferred in the initramfs {deferred}, name taken in the real root \
-             {delivered}, received {received:?}; activations: {:?} {:?}",
+            "sent {sent_late}, deferred in the initramfs {deferred}, name taken in the real root \
+             {delivered}, served {served:?}; activations: {:?} {:?}",
             c.m.all("initrd", "activation"),
             c.m.all("root", "activation")
         ),
     );
+    user_activation(c);
     // The shutdown root.
     let same = id.is_some() && bus_id(c, "shutdown") == id;
     c.bus(
@@ -363,6 +364,58 @@ fn kdbus_on(c: &mut Checks) {
         "shutdown root: kdbus-init's shutdown-phase records reach the console",
         last.is_some(),
         "no 'kdbus-init ... running in the shutdown-root' line on the console",
+    );
+}
+
+/// Did the initramfs client send `what` ("NAME TEXT")?
+fn sent(c: &Checks, what: &str) -> bool {
+    c.m.all("client", "sent").contains(&what)
+}
+
+/// `@@T root served NAME uid=N received=A|B`: (uid, received).
+fn served(c: &Checks, name: &str) -> Option<(u32, String)> {
+    c.m.all("root", "served").iter().find_map(|v| {
+        let rest = v.strip_prefix(name)?.strip_prefix(" uid=")?;
+        let (uid, got) = rest.split_once(" received=")?;
+        Some((uid.parse().ok()?, got.to_owned()))
+    })
+}
+
+/// The uid the activator of `name` lets own the name in `phase`.
+fn owner(c: &Checks, phase: &str, name: &str) -> Option<String> {
+    c.m.all(phase, "owner")
+        .iter()
+        .find_map(|v| v.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned))
+}
+
+/// A service running as a user that only the real root knows: no owner in
+/// the initramfs, the activator replaced in the real root with the user's
+/// uid, the message queued in the initramfs delivered once to the service
+/// running as that uid.
+fn user_activation(c: &mut Checks) {
+    let name = "org.kdbus.test.LateUser";
+    let sent = sent(c, &format!("{name} hello-to-a-user"));
+    let (initrd, root) = (owner(c, "initrd", name), owner(c, "root", name));
+    let uid: Option<u32> = root.as_deref().and_then(|u| u.parse().ok());
+    let replaced =
+        c.m.all("root", "activation")
+            .iter()
+            .any(|a| a.starts_with(name) && a.contains("owner policy now"));
+    let served = served(c, name);
+    c.bus(
+        "activation as a user only the real root knows: owner policy set after the switch, \
+         the service got the message once, as that user",
+        sent && initrd.as_deref() == Some("none")
+            && uid.is_some_and(|u| u != 0)
+            && replaced
+            && served == uid.map(|u| (u, "hello-to-a-user".to_owned())),
+        format!(
+            "sent {sent}, owner in the initramfs {initrd:?} (want none), in the real root \
+             {root:?}, activator replaced {replaced}, served {served:?}; activations: {:?}; \
+             problems: {:?}",
+            c.m.all("root", "activation"),
+            c.m.all("root", "problem")
+        ),
     );
 }
 
@@ -455,37 +508,45 @@ fn shutdown_shell(c: &mut Checks) {
         "no shell prompt on the console",
     );
     let id = bus_id(c, "initrd");
-    let shown = id.as_ref().is_some_and(|id| {
-        c.console
-            .lines
-            .iter()
-            .skip(prompt.unwrap_or(usize::MAX))
-            .any(|l| l.contains(id.as_str()) && l.contains("\"id\""))
-    });
+    let shell: Vec<&str> = c
+        .console
+        .lines
+        .iter()
+        .skip(prompt.unwrap_or(usize::MAX))
+        .map(String::as_str)
+        .collect();
+    let with_id = |extra: &str| {
+        id.as_ref().is_some_and(|id| {
+            shell
+                .iter()
+                .any(|l| l.contains(id.as_str()) && l.contains(extra))
+        })
+    };
     c.bus(
         "kdbus-init status --json in the shell shows the boot's bus id",
-        shown,
-        format!("bus id {id:?} not in the shell's output"),
+        with_id("\"id\""),
+        format!("bus id {id:?} not in kdbus-init's output"),
     );
-    if c.console_index("kdbusctl: not implemented yet").is_some() {
-        c.pending(
-            "kdbusctl status --json in the shell shows the boot's bus id",
-            "kdbusctl is not implemented on this branch yet",
-        );
-    } else {
-        let shown = id.as_ref().is_some_and(|id| {
-            c.console
-                .lines
-                .iter()
-                .skip(prompt.unwrap_or(usize::MAX))
-                .any(|l| l.contains(id.as_str()) && !l.contains("\"id\""))
-        });
-        c.bus(
-            "kdbusctl status --json in the shell shows the boot's bus id",
-            shown,
-            format!("bus id {id:?} not in kdbusctl's output"),
-        );
-    }
+    c.bus(
+        "kdbusctl status --json in the shell shows the boot's bus id",
+        with_id("\"id128\""),
+        format!("bus id {id:?} not in kdbusctl's JSON"),
+    );
+    let phase = shell
+        .iter()
+        .any(|l| l.starts_with("kdbus-init:") && l.contains("phase shutdown-root"));
+    let same = with_id("bus          0-system id")
+        && shell
+            .iter()
+            .any(|l| l.contains("this bus     is the bus kdbus-init holds"));
+    c.bus(
+        "kdbusctl status in the shell shows kdbus-init in the shutdown root, on the same bus",
+        phase && same,
+        format!(
+            "kdbus-init's phase shutdown-root shown: {phase}; the boot's bus {id:?} as the one \
+             it holds: {same}"
+        ),
+    );
     let done = c.console_index(SHELL_DONE);
     let off = c.console_index("reboot: Power down");
     c.bus(
@@ -593,9 +654,101 @@ mod tests {
                 && c.name.contains("bus 0-system created")));
     }
 
+    const ID: &str = "0123456789abcdef0123456789abcdef";
+
+    fn failed(checks: &[Check]) -> Vec<&str> {
+        checks
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_user_service_must_get_its_message_once_as_its_user() {
+        let good = full_boot();
+        assert!(failed(&scenario("kdbus-on").evaluate(&good)).is_empty());
+        let user_check = |c: &Console| {
+            failed(&scenario("kdbus-on").evaluate(c))
+                .iter()
+                .any(|n| n.starts_with("activation as a user"))
+        };
+        for (from, to) in [
+            // delivered twice
+            (
+                "uid=998 received=hello-to-a-user",
+                "uid=998 received=hello-to-a-user|hello-to-a-user",
+            ),
+            // the service ran as root
+            ("LateUser uid=998 received", "LateUser uid=0 received"),
+            // the initramfs already knew the user: not the case under test
+            (
+                "initrd owner org.kdbus.test.LateUser none",
+                "initrd owner org.kdbus.test.LateUser 998",
+            ),
+            // the activator was never replaced
+            ("owner policy now", "something else"),
+        ] {
+            let mut bad = good.clone();
+            for l in &mut bad.lines {
+                *l = l.replace(from, to);
+            }
+            assert!(user_check(&bad), "{from} -> {to} must fail");
+        }
+    }
+
+    #[test]
+    fn the_shutdown_shell_must_show_kdbus_init_on_the_same_bus() {
+        let shell = |kdbusctl_lines: &[String]| {
+            let mut lines = vec![
+                format!("@@T initrd bus_id {ID}"),
+                "@@T initrd end initrd".to_owned(),
+                SHELL_PROMPT.to_owned(),
+                format!("    \"id\": \"{ID}\","),
+                format!("    \"id128\": \"{ID}\","),
+            ];
+            lines.extend_from_slice(kdbusctl_lines);
+            lines.push(SHELL_DONE.to_owned());
+            lines.push("[ 40.0] reboot: Power down".to_owned());
+            Console {
+                lines,
+                timed_out: false,
+                elapsed: Duration::from_secs(40),
+            }
+        };
+        let good = [
+            "kdbus-init:    pid 125 (@kdbus-init), phase shutdown-root, binary /usr/sbin/kdbus-init"
+                .to_owned(),
+            format!("  bus          0-system id {ID} (owner handle held)"),
+            "  this bus     is the bus kdbus-init holds".to_owned(),
+        ];
+        let checks = scenario("shutdown-shell").evaluate(&shell(&good));
+        assert!(failed(&checks).is_empty(), "{checks:#?}");
+        let mut wrong_phase = good.clone();
+        wrong_phase[0] = wrong_phase[0].replace("shutdown-root", "real-root");
+        let mut other_bus = good.clone();
+        other_bus[2] = format!("  this bus     is NOT the bus kdbus-init holds ({ID})");
+        for bad in [wrong_phase, other_bus] {
+            let checks = scenario("shutdown-shell").evaluate(&shell(&bad));
+            assert_eq!(
+                failed(&checks),
+                ["kdbusctl status in the shell shows kdbus-init in the shutdown root, on the same bus"],
+                "{bad:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_full_kdbus_boot_passes() {
-        let id = "0123456789abcdef0123456789abcdef";
+        let checks = scenario("kdbus-on").evaluate(&full_boot());
+        assert!(
+            checks.iter().all(|c| c.outcome == Outcome::Pass),
+            "{checks:#?}"
+        );
+    }
+
+    fn full_boot() -> Console {
+        let id = ID;
         let l = |s: String| s;
         let mut lines: Vec<String> = vec![
             l("[ 4.5] kdbus-init[124]: kdbus-init starting: kdbus=1 root=initramfs".into()),
@@ -627,7 +780,13 @@ mod tests {
             "@@T root journal_duplicates 0",
             "@@T root journal_transport kernel 10",
             "@@T client sent org.kdbus.test.Late hello-from-the-initramfs",
-            "@@T late received hello-from-the-initramfs",
+            "@@T client sent org.kdbus.test.LateUser hello-to-a-user",
+            "@@T initrd owner org.kdbus.test.Late 0",
+            "@@T initrd owner org.kdbus.test.LateUser none",
+            "@@T root owner org.kdbus.test.LateUser 998",
+            "@@T root activation org.kdbus.test.LateUser real-root owner policy now kdbus-late (uid 998, from the real-root); queued messages kept",
+            "@@T root served org.kdbus.test.Late uid=0 received=hello-from-the-initramfs",
+            "@@T root served org.kdbus.test.LateUser uid=998 received=hello-to-a-user",
             "@@T root journal_transport journal 2",
             "@@T root activation org.kdbus.test.Late real-root service took the name; queued messages handed over",
             "@@T shutdown root shutdown-root",
@@ -640,15 +799,10 @@ mod tests {
             lines.push(format!("@@T {p} end {p}"));
         }
         lines.push("[ 21.0] reboot: Power down".into());
-        let c = Console {
+        Console {
             lines,
             timed_out: false,
             elapsed: Duration::from_secs(21),
-        };
-        let checks = scenario("kdbus-on").evaluate(&c);
-        assert!(
-            checks.iter().all(|c| c.outcome == Outcome::Pass),
-            "{checks:#?}"
-        );
+        }
     }
 }
