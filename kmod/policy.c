@@ -273,7 +273,10 @@ static int kdbus_policy_add_access(struct kdbus_policy_db_entry *e,
 	struct kdbus_policy_db_entry_access *a;
 	struct user_namespace *ns = current_user_ns();
 
-	if (uaccess->access > KDBUS_POLICY_OWN)
+	/* check the full values: the entry keeps only their low byte */
+	if (uaccess->access > KDBUS_POLICY_OWN ||
+	    uaccess->type == _KDBUS_POLICY_ACCESS_NULL ||
+	    uaccess->type > KDBUS_POLICY_ACCESS_WORLD)
 		return -EINVAL;
 
 	a = kzalloc(sizeof(*a), GFP_KERNEL);

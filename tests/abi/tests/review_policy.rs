@@ -1,0 +1,89 @@
+//! Review of policy handling: the full value of every policy field is
+//! validated.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use kdbus::abi::*;
+use kdbus_abi_tests::conn::open_node;
+use kdbus_abi_tests::raw::{self, cmd, item_str, item_struct};
+use kdbus_abi_tests::*;
+use rustix::io::Errno;
+
+fn access(ty: u64, access: u64, id: u64) -> Vec<u8> {
+    item_struct(
+        KDBUS_ITEM_POLICY_ACCESS,
+        &kdbus_policy_access {
+            type_: ty,
+            access,
+            id,
+        },
+    )
+}
+
+/// A custom endpoint "<euid>-<suffix>": its owner handle and its path.
+fn make_endpoint(bus: &Bus, suffix: &str) -> (OwnedFd, PathBuf) {
+    let fd = open_node(&bus.endpoint()).unwrap();
+    let name = format!("{}-{suffix}", rustix::process::geteuid().as_raw());
+    let mut c = cmd(
+        &kdbus_cmd {
+            flags: KDBUS_MAKE_ACCESS_WORLD,
+            ..Default::default()
+        },
+        &[item_str(KDBUS_ITEM_MAKE_NAME, &name)],
+    );
+    raw::ioctl(fd.as_fd(), KDBUS_CMD_ENDPOINT_MAKE, &mut c).expect("ENDPOINT_MAKE");
+    (fd, bus.dir.join(name))
+}
+
+fn ep_update(ep: &OwnedFd, items: &[Vec<u8>]) -> Result<(), Errno> {
+    let mut c = cmd(&kdbus_cmd::default(), items);
+    raw::ioctl(ep.as_fd(), KDBUS_CMD_ENDPOINT_UPDATE, &mut c)
+}
+
+#[test]
+fn review_policy_access_type_is_checked_in_all_its_bits() {
+    let bus = Bus::new();
+    let (ep, _) = make_endpoint(&bus, "types");
+
+    // 0x101 is not a policy type, even if its low byte is USER
+    for ty in [
+        0x100 | KDBUS_POLICY_ACCESS_USER,
+        0x1_0000_0000 | KDBUS_POLICY_ACCESS_WORLD,
+        1 << 63 | KDBUS_POLICY_ACCESS_GROUP,
+    ] {
+        assert_eq!(
+            ep_update(
+                &ep,
+                &[
+                    item_str(KDBUS_ITEM_NAME, "org.review.types"),
+                    access(ty, KDBUS_POLICY_SEE, 0),
+                ]
+            ),
+            Err(Errno::INVAL),
+            "ENDPOINT_UPDATE with policy type {ty:#x}"
+        );
+        assert_eq!(
+            Hello::new()
+                .flags(KDBUS_HELLO_POLICY_HOLDER)
+                .name("org.review.types")
+                .item(access(ty, KDBUS_POLICY_OWN, 0))
+                .connect(&bus.endpoint())
+                .err(),
+            Some(Errno::INVAL),
+            "policy holder HELLO with policy type {ty:#x}"
+        );
+    }
+
+    // the valid types still work
+    ep_update(
+        &ep,
+        &[
+            item_str(KDBUS_ITEM_NAME, "org.review.types"),
+            access(KDBUS_POLICY_ACCESS_USER, KDBUS_POLICY_SEE, 0),
+            access(KDBUS_POLICY_ACCESS_GROUP, KDBUS_POLICY_SEE, 0),
+            access(KDBUS_POLICY_ACCESS_WORLD, KDBUS_POLICY_SEE, 0),
+        ],
+    )
+    .unwrap();
+}
