@@ -1,5 +1,6 @@
 //! Review of policy handling: the full value of every policy field is
-//! validated.
+//! validated, and SEE on custom endpoints also covers the names that ride
+//! along as metadata.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
@@ -86,4 +87,80 @@ fn review_policy_access_type_is_checked_in_all_its_bits() {
         ],
     )
     .unwrap();
+}
+
+/// A peer on the default endpoint owning a name the custom endpoint may see
+/// and one it may not.
+fn see_setup(bus: &Bus) -> (OwnedFd, Conn, Conn) {
+    let (ep, path) = make_endpoint(bus, "see");
+    ep_update(
+        &ep,
+        &[
+            item_str(KDBUS_ITEM_NAME, "org.review.shown"),
+            access(KDBUS_POLICY_ACCESS_WORLD, KDBUS_POLICY_TALK, 0),
+        ],
+    )
+    .unwrap();
+    let peer = bus.conn();
+    peer.acquire("org.review.shown", 0).unwrap();
+    peer.acquire("org.review.hidden", 0).unwrap();
+    let inside = Hello::new().connect(&path).unwrap();
+    (ep, peer, inside)
+}
+
+fn names(items: Vec<&Item>) -> Vec<String> {
+    items.iter().map(|i| i.name().1).collect()
+}
+
+#[test]
+fn review_owned_names_on_messages_respect_see() {
+    let bus = Bus::new();
+    let (_ep, peer, inside) = see_setup(&bus);
+
+    // the name is hidden from LIST and CONN_INFO ...
+    assert_eq!(
+        errno(inside.conn_info(0, Some("org.review.hidden"), 0)),
+        Errno::SRCH
+    );
+
+    // ... so it must not arrive as metadata of the peer's messages either
+    peer.send(&MsgBuilder::new(inside.id)).unwrap();
+    let m = inside.recv_msg();
+    assert_eq!(
+        names(m.items_of(KDBUS_ITEM_OWNED_NAME)),
+        ["org.review.shown"],
+        "OWNED_NAME items of a message received on a custom endpoint"
+    );
+
+    // a connection on the default endpoint still sees all of them
+    let outside = bus.conn();
+    peer.send(&MsgBuilder::new(outside.id)).unwrap();
+    let m = outside.recv_msg();
+    assert_eq!(
+        names(m.items_of(KDBUS_ITEM_OWNED_NAME)),
+        ["org.review.shown", "org.review.hidden"]
+    );
+}
+
+#[test]
+fn review_owned_names_in_conn_info_respect_see() {
+    let bus = Bus::new();
+    let (_ep, peer, inside) = see_setup(&bus);
+
+    for info in [
+        inside
+            .conn_info(0, Some("org.review.shown"), KDBUS_ATTACH_NAMES)
+            .unwrap(),
+        inside.conn_info(peer.id, None, KDBUS_ATTACH_NAMES).unwrap(),
+    ] {
+        assert_eq!(
+            names(info.items_of(KDBUS_ITEM_OWNED_NAME)),
+            ["org.review.shown"],
+            "OWNED_NAME items of CONN_INFO on a custom endpoint"
+        );
+    }
+
+    let outside = bus.conn();
+    let info = outside.conn_info(peer.id, None, KDBUS_ATTACH_NAMES).unwrap();
+    assert_eq!(info.items_of(KDBUS_ITEM_OWNED_NAME).len(), 2);
 }
