@@ -483,6 +483,10 @@ int kdbus_cmd_match_add(struct kdbus_conn *conn, void __user *argp)
 	if (ret != 0)
 		return kdbus_args_clear(&args, ret);
 
+	/* work on the bus only once the arguments are in (see handle.c) */
+	if (!kdbus_conn_acquire(conn))
+		return kdbus_args_clear(&args, -ECONNRESET);
+
 	entry = kzalloc(sizeof(*entry), GFP_KERNEL);
 	if (!entry) {
 		ret = -ENOMEM;
@@ -530,6 +534,7 @@ int kdbus_cmd_match_add(struct kdbus_conn *conn, void __user *argp)
 	up_write(&mdb->mdb_rwlock);
 
 exit:
+	kdbus_conn_release(conn);
 	kdbus_match_entry_free(entry);
 	return kdbus_args_clear(&args, ret);
 }
@@ -562,9 +567,14 @@ int kdbus_cmd_match_remove(struct kdbus_conn *conn, void __user *argp)
 	if (ret != 0)
 		return kdbus_args_clear(&args, ret);
 
+	/* work on the bus only once the arguments are in (see handle.c) */
+	if (!kdbus_conn_acquire(conn))
+		return kdbus_args_clear(&args, -ECONNRESET);
+
 	down_write(&conn->match_db->mdb_rwlock);
 	ret = kdbus_match_db_remove_unlocked(conn->match_db, cmd->cookie);
 	up_write(&conn->match_db->mdb_rwlock);
+	kdbus_conn_release(conn);
 
 	return kdbus_args_clear(&args, ret);
 }
