@@ -142,7 +142,7 @@ static struct kdbus_conn *kdbus_conn_new(struct kdbus_ep *ep,
 	if (ret < 0)
 		return ERR_PTR(ret);
 
-	conn = kzalloc(sizeof(*conn), GFP_KERNEL);
+	conn = kzalloc(sizeof(*conn), GFP_KERNEL_ACCOUNT);
 	if (!conn)
 		return ERR_PTR(-ENOMEM);
 
@@ -170,7 +170,7 @@ static struct kdbus_conn *kdbus_conn_new(struct kdbus_ep *ep,
 	atomic64_set(&conn->attach_flags_recv, attach_flags_recv);
 
 	if (conn_description) {
-		conn->description = kstrdup(conn_description, GFP_KERNEL);
+		conn->description = kstrdup(conn_description, GFP_KERNEL_ACCOUNT);
 		if (!conn->description) {
 			ret = -ENOMEM;
 			goto exit_unref;

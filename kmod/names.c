@@ -151,7 +151,7 @@ kdbus_name_owner_new(struct kdbus_conn *conn, struct kdbus_name_entry *name,
 	if (conn->name_count >= KDBUS_CONN_MAX_NAMES)
 		return ERR_PTR(-E2BIG);
 
-	owner = kmalloc(sizeof(*owner), GFP_KERNEL);
+	owner = kmalloc(sizeof(*owner), GFP_KERNEL_ACCOUNT);
 	if (!owner)
 		return ERR_PTR(-ENOMEM);
 
@@ -205,7 +205,7 @@ kdbus_name_entry_new(struct kdbus_name_registry *r, u32 hash,
 
 	namelen = strlen(name_str);
 
-	name = kmalloc(sizeof(*name) + namelen + 1, GFP_KERNEL);
+	name = kmalloc(sizeof(*name) + namelen + 1, GFP_KERNEL_ACCOUNT);
 	if (!name)
 		return ERR_PTR(-ENOMEM);
 

@@ -279,7 +279,7 @@ static int kdbus_policy_add_access(struct kdbus_policy_db_entry *e,
 	    uaccess->type > KDBUS_POLICY_ACCESS_WORLD)
 		return -EINVAL;
 
-	a = kzalloc(sizeof(*a), GFP_KERNEL);
+	a = kzalloc(sizeof(*a), GFP_KERNEL_ACCOUNT);
 	if (!a)
 		return -ENOMEM;
 
@@ -343,7 +343,7 @@ static int kdbus_policy_parse(struct hlist_head *entries,
 			if (!kdbus_name_is_valid(item->str, allow_wildcards))
 				return -EINVAL;
 
-			e = kzalloc(sizeof(*e), GFP_KERNEL);
+			e = kzalloc(sizeof(*e), GFP_KERNEL_ACCOUNT);
 			if (!e)
 				return -ENOMEM;
 
@@ -357,7 +357,7 @@ static int kdbus_policy_parse(struct hlist_head *entries,
 				len -= 2;
 			}
 
-			e->name = kstrndup(item->str, len, GFP_KERNEL);
+			e->name = kstrndup(item->str, len, GFP_KERNEL_ACCOUNT);
 			if (!e->name) {
 				kdbus_policy_entry_free(e);
 				return -ENOMEM;
