@@ -1,4 +1,4 @@
-//! Review of policy handling: the full value of every policy field is
+//! Policy handling: the full value of every policy field is
 //! validated, and SEE on custom endpoints also covers the names that ride
 //! along as metadata.
 
@@ -43,7 +43,7 @@ fn ep_update(ep: &OwnedFd, items: &[Vec<u8>]) -> Result<(), Errno> {
 }
 
 #[test]
-fn review_policy_access_type_is_checked_in_all_its_bits() {
+fn policy_access_type_is_checked_in_all_its_bits() {
     let bus = Bus::new();
     let (ep, _) = make_endpoint(&bus, "types");
 
@@ -57,7 +57,7 @@ fn review_policy_access_type_is_checked_in_all_its_bits() {
             ep_update(
                 &ep,
                 &[
-                    item_str(KDBUS_ITEM_NAME, "org.review.types"),
+                    item_str(KDBUS_ITEM_NAME, "org.test.types"),
                     access(ty, KDBUS_POLICY_SEE, 0),
                 ]
             ),
@@ -67,7 +67,7 @@ fn review_policy_access_type_is_checked_in_all_its_bits() {
         assert_eq!(
             Hello::new()
                 .flags(KDBUS_HELLO_POLICY_HOLDER)
-                .name("org.review.types")
+                .name("org.test.types")
                 .item(access(ty, KDBUS_POLICY_OWN, 0))
                 .connect(&bus.endpoint())
                 .err(),
@@ -80,7 +80,7 @@ fn review_policy_access_type_is_checked_in_all_its_bits() {
     ep_update(
         &ep,
         &[
-            item_str(KDBUS_ITEM_NAME, "org.review.types"),
+            item_str(KDBUS_ITEM_NAME, "org.test.types"),
             access(KDBUS_POLICY_ACCESS_USER, KDBUS_POLICY_SEE, 0),
             access(KDBUS_POLICY_ACCESS_GROUP, KDBUS_POLICY_SEE, 0),
             access(KDBUS_POLICY_ACCESS_WORLD, KDBUS_POLICY_SEE, 0),
@@ -96,14 +96,14 @@ fn see_setup(bus: &Bus) -> (OwnedFd, Conn, Conn) {
     ep_update(
         &ep,
         &[
-            item_str(KDBUS_ITEM_NAME, "org.review.shown"),
+            item_str(KDBUS_ITEM_NAME, "org.test.shown"),
             access(KDBUS_POLICY_ACCESS_WORLD, KDBUS_POLICY_TALK, 0),
         ],
     )
     .unwrap();
     let peer = bus.conn();
-    peer.acquire("org.review.shown", 0).unwrap();
-    peer.acquire("org.review.hidden", 0).unwrap();
+    peer.acquire("org.test.shown", 0).unwrap();
+    peer.acquire("org.test.hidden", 0).unwrap();
     let inside = Hello::new().connect(&path).unwrap();
     (ep, peer, inside)
 }
@@ -113,13 +113,13 @@ fn names(items: Vec<&Item>) -> Vec<String> {
 }
 
 #[test]
-fn review_owned_names_on_messages_respect_see() {
+fn owned_names_on_messages_respect_see() {
     let bus = Bus::new();
     let (_ep, peer, inside) = see_setup(&bus);
 
     // the name is hidden from LIST and CONN_INFO ...
     assert_eq!(
-        errno(inside.conn_info(0, Some("org.review.hidden"), 0)),
+        errno(inside.conn_info(0, Some("org.test.hidden"), 0)),
         Errno::SRCH
     );
 
@@ -128,7 +128,7 @@ fn review_owned_names_on_messages_respect_see() {
     let m = inside.recv_msg();
     assert_eq!(
         names(m.items_of(KDBUS_ITEM_OWNED_NAME)),
-        ["org.review.shown"],
+        ["org.test.shown"],
         "OWNED_NAME items of a message received on a custom endpoint"
     );
 
@@ -138,29 +138,31 @@ fn review_owned_names_on_messages_respect_see() {
     let m = outside.recv_msg();
     assert_eq!(
         names(m.items_of(KDBUS_ITEM_OWNED_NAME)),
-        ["org.review.shown", "org.review.hidden"]
+        ["org.test.shown", "org.test.hidden"]
     );
 }
 
 #[test]
-fn review_owned_names_in_conn_info_respect_see() {
+fn owned_names_in_conn_info_respect_see() {
     let bus = Bus::new();
     let (_ep, peer, inside) = see_setup(&bus);
 
     for info in [
         inside
-            .conn_info(0, Some("org.review.shown"), KDBUS_ATTACH_NAMES)
+            .conn_info(0, Some("org.test.shown"), KDBUS_ATTACH_NAMES)
             .unwrap(),
         inside.conn_info(peer.id, None, KDBUS_ATTACH_NAMES).unwrap(),
     ] {
         assert_eq!(
             names(info.items_of(KDBUS_ITEM_OWNED_NAME)),
-            ["org.review.shown"],
+            ["org.test.shown"],
             "OWNED_NAME items of CONN_INFO on a custom endpoint"
         );
     }
 
     let outside = bus.conn();
-    let info = outside.conn_info(peer.id, None, KDBUS_ATTACH_NAMES).unwrap();
+    let info = outside
+        .conn_info(peer.id, None, KDBUS_ATTACH_NAMES)
+        .unwrap();
     assert_eq!(info.items_of(KDBUS_ITEM_OWNED_NAME).len(), 2);
 }
