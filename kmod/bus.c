@@ -463,6 +463,10 @@ int kdbus_cmd_bus_creator_info(struct kdbus_conn *conn, void __user *argp)
 	if (ret != 0)
 		return kdbus_args_clear(&args, ret);
 
+	/* work on the bus only once the arguments are in (see handle.c) */
+	if (!kdbus_conn_acquire(conn))
+		return kdbus_args_clear(&args, -ECONNRESET);
+
 	ret = kdbus_sanitize_attach_flags(cmd->attach_flags, &attach_flags);
 	if (ret < 0)
 		goto exit;
@@ -504,12 +508,16 @@ int kdbus_cmd_bus_creator_info(struct kdbus_conn *conn, void __user *argp)
 
 	kdbus_pool_slice_publish(slice, &cmd->offset, &cmd->info_size);
 
-	if (kdbus_member_set_user(&cmd->offset, argp, typeof(*cmd), offset) ||
-	    kdbus_member_set_user(&cmd->info_size, argp,
-				  typeof(*cmd), info_size))
+exit:
+	kdbus_conn_release(conn);
+
+	/* user memory is written only with no reference held */
+	if (ret == 0 &&
+	    (kdbus_member_set_user(&cmd->offset, argp, typeof(*cmd), offset) ||
+	     kdbus_member_set_user(&cmd->info_size, argp,
+				   typeof(*cmd), info_size)))
 		ret = -EFAULT;
 
-exit:
 	kdbus_pool_slice_release(slice);
 	kfree(meta_items);
 	return kdbus_args_clear(&args, ret);

@@ -142,7 +142,7 @@ static struct kdbus_conn *kdbus_conn_new(struct kdbus_ep *ep,
 	if (ret < 0)
 		return ERR_PTR(ret);
 
-	conn = kzalloc(sizeof(*conn), GFP_KERNEL);
+	conn = kzalloc(sizeof(*conn), GFP_KERNEL_ACCOUNT);
 	if (!conn)
 		return ERR_PTR(-ENOMEM);
 
@@ -170,7 +170,7 @@ static struct kdbus_conn *kdbus_conn_new(struct kdbus_ep *ep,
 	atomic64_set(&conn->attach_flags_recv, attach_flags_recv);
 
 	if (conn_description) {
-		conn->description = kstrdup(conn_description, GFP_KERNEL);
+		conn->description = kstrdup(conn_description, GFP_KERNEL_ACCOUNT);
 		if (!conn->description) {
 			ret = -ENOMEM;
 			goto exit_unref;
@@ -1737,6 +1737,10 @@ int kdbus_cmd_conn_info(struct kdbus_conn *conn, void __user *argp)
 	if (ret != 0)
 		return kdbus_args_clear(&args, ret);
 
+	/* work on the bus only once the arguments are in (see handle.c) */
+	if (!kdbus_conn_acquire(conn))
+		return kdbus_args_clear(&args, -ECONNRESET);
+
 	kdbus_meta_conn_init(&conn_meta);
 
 	/* registry must be held throughout lookup *and* collecting data */
@@ -1815,8 +1819,9 @@ int kdbus_cmd_conn_info(struct kdbus_conn *conn, void __user *argp)
 
 exit:
 	up_read(&bus->name_registry->rwlock);
+	kdbus_conn_release(conn);
 
-	/* user memory is written only with no bus lock held */
+	/* user memory is written only with no bus lock or reference held */
 	if (ret == 0 &&
 	    (kdbus_member_set_user(&cmd->offset, argp, typeof(*cmd), offset) ||
 	     kdbus_member_set_user(&cmd->info_size, argp,
@@ -1864,6 +1869,10 @@ int kdbus_cmd_update(struct kdbus_conn *conn, void __user *argp)
 	if (ret != 0)
 		return kdbus_args_clear(&args, ret);
 
+	/* work on the bus only once the arguments are in (see handle.c) */
+	if (!kdbus_conn_acquire(conn))
+		return kdbus_args_clear(&args, -ECONNRESET);
+
 	item_attach_send = argv[1].item ? &argv[1].item->data64[0] : NULL;
 	item_attach_recv = argv[2].item ? &argv[2].item->data64[0] : NULL;
 	item_policy = argv[3].item ? : argv[4].item;
@@ -1906,6 +1915,7 @@ int kdbus_cmd_update(struct kdbus_conn *conn, void __user *argp)
 		atomic64_set(&conn->attach_flags_recv, attach_recv);
 
 exit:
+	kdbus_conn_release(conn);
 	return kdbus_args_clear(&args, ret);
 }
 
@@ -2014,6 +2024,15 @@ int kdbus_cmd_send(struct kdbus_conn *conn, struct file *f, void __user *argp)
 		goto exit;
 	}
 
+	/*
+	 * Everything needed from the sender's memory is in the staging now
+	 * (copied, or pinned): work on the bus (see handle.c).
+	 */
+	if (!kdbus_conn_acquire(conn)) {
+		ret = -ECONNRESET;
+		goto exit;
+	}
+
 	if (msg->dst_id == KDBUS_DST_ID_BROADCAST) {
 		down_read(&conn->ep->bus->name_registry->rwlock);
 		kdbus_bus_broadcast(conn->ep->bus, conn, staging);
@@ -2026,23 +2045,21 @@ int kdbus_cmd_send(struct kdbus_conn *conn, struct file *f, void __user *argp)
 		r = kdbus_conn_call(conn, staging, exp);
 		if (IS_ERR(r)) {
 			ret = PTR_ERR(r);
-			goto exit;
+		} else {
+			ret = kdbus_conn_wait_reply(conn, cmd, f, cancel_fd, r,
+						    exp);
+			kdbus_reply_unref(r);
 		}
-
-		ret = kdbus_conn_wait_reply(conn, cmd, f, cancel_fd, r, exp);
-		kdbus_reply_unref(r);
-		if (ret < 0)
-			goto exit;
 	} else if ((msg->flags & KDBUS_MSG_EXPECT_REPLY) ||
 		   msg->cookie_reply == 0) {
 		ret = kdbus_conn_unicast(conn, staging);
-		if (ret < 0)
-			goto exit;
 	} else {
 		ret = kdbus_conn_reply(conn, staging);
-		if (ret < 0)
-			goto exit;
 	}
+
+	kdbus_conn_release(conn);
+	if (ret < 0)
+		goto exit;
 
 	if (kdbus_member_set_user(&cmd->reply, argp, typeof(*cmd), reply))
 		ret = -EFAULT;
@@ -2101,6 +2118,12 @@ int kdbus_cmd_recv(struct kdbus_conn *conn, void __user *argp)
 		goto exit;
 	}
 
+	/* work on the bus only once the arguments are in (see handle.c) */
+	if (!kdbus_conn_acquire(conn)) {
+		ret = -ECONNRESET;
+		goto exit;
+	}
+
 	mutex_lock(&conn->lock);
 
 	entry = kdbus_queue_peek(&conn->queue, cmd->priority,
@@ -2136,6 +2159,7 @@ int kdbus_cmd_recv(struct kdbus_conn *conn, void __user *argp)
 					conn->flags & KDBUS_HELLO_ACCEPT_FD);
 			if (ret < 0) {
 				mutex_unlock(&conn->lock);
+				kdbus_conn_release(conn);
 				goto exit;
 			}
 		}
@@ -2152,6 +2176,8 @@ int kdbus_cmd_recv(struct kdbus_conn *conn, void __user *argp)
 	cmd->dropped_msgs = atomic_xchg(&conn->lost_count, 0);
 	if (cmd->dropped_msgs > 0)
 		cmd->return_flags |= KDBUS_RECV_RETURN_DROPPED_MSGS;
+
+	kdbus_conn_release(conn);
 
 	if (kdbus_member_set_user(&cmd->msg, argp, typeof(*cmd), msg) ||
 	    kdbus_member_set_user(&cmd->dropped_msgs, argp, typeof(*cmd),
@@ -2192,7 +2218,12 @@ int kdbus_cmd_free(struct kdbus_conn *conn, void __user *argp)
 	if (ret != 0)
 		return kdbus_args_clear(&args, ret);
 
+	/* work on the bus only once the arguments are in (see handle.c) */
+	if (!kdbus_conn_acquire(conn))
+		return kdbus_args_clear(&args, -ECONNRESET);
+
 	ret = kdbus_pool_release_offset(conn->pool, cmd->offset);
+	kdbus_conn_release(conn);
 
 	return kdbus_args_clear(&args, ret);
 }

@@ -263,7 +263,12 @@ int kdbus_cmd_ep_update(struct kdbus_ep *ep, void __user *argp)
 	if (ret != 0)
 		return kdbus_args_clear(&args, ret);
 
+	/* teardown waits for this, so only once the arguments are in */
+	if (!kdbus_node_acquire(&ep->node))
+		return kdbus_args_clear(&args, -ESHUTDOWN);
+
 	ret = kdbus_policy_set(&ep->policy_db, args.items, args.items_size,
 			       0, true, ep);
+	kdbus_node_release(&ep->node);
 	return kdbus_args_clear(&args, ret);
 }

@@ -6,13 +6,19 @@
  * endpoint owner, HELLO (endpoint) -> connection. Everything else on a
  * handle of the wrong type fails with EBADFD; unknown ioctls with ENOTTY.
  *
- * Setup ioctls are serialized by handle->lock and run with an active
- * reference on the node. The type is published with release semantics
- * once the handle's object is fully set up; all other operations read it
- * with acquire semantics and need no lock. Connection ioctls hold an
- * active reference on the connection (not on the node), so tearing down
- * the endpoint or bus disconnects connections while they are in use, and
- * waits for those ioctls to finish.
+ * Setup ioctls are serialized by handle->lock. The type is published with
+ * release semantics once the handle's object is fully set up; all other
+ * operations read it with acquire semantics and need no lock. Connection
+ * commands hold an active reference on the connection (not on the node)
+ * while they work on the bus, so tearing down the endpoint or bus
+ * disconnects connections while they are in use, and waits for those
+ * commands to finish.
+ *
+ * Teardown waits for active references, so none is held while user memory
+ * is read or written: a page fault on the caller's memory may take as long
+ * as the caller wants (userfaultfd, a file on its own FUSE mount). Commands
+ * copy their arguments in before they acquire the connection (or node) and
+ * copy their results out after they released it.
  *
  * This file also holds the generic command parser (spec §1 and §7).
  */
@@ -360,7 +366,12 @@ static long kdbus_handle_ioctl_setup(struct file *file, unsigned int cmd,
 	struct kdbus_node *node = kdbus_node_from_inode(file_inode(file));
 	long ret;
 
-	if (!kdbus_node_acquire(node))
+	/*
+	 * No active reference is held here (see the top of this file): the
+	 * new object is linked below a parent that must still be active, and
+	 * HELLO acquires the endpoint when it connects.
+	 */
+	if (!kdbus_node_is_active(node))
 		return -ESHUTDOWN;
 
 	mutex_lock(&handle->lock);
@@ -447,7 +458,6 @@ static long kdbus_handle_ioctl_setup(struct file *file, unsigned int cmd,
 
 exit:
 	mutex_unlock(&handle->lock);
-	kdbus_node_release(node);
 	return ret;
 }
 
@@ -463,7 +473,7 @@ static long kdbus_handle_ioctl_ep_owner(struct file *file, unsigned int cmd,
 		return -EBADFD;
 
 	ep = handle->ep_owner;
-	if (!kdbus_node_acquire(&ep->node))
+	if (!kdbus_node_is_active(&ep->node))
 		return -ESHUTDOWN;
 
 	switch (cmd) {
@@ -475,7 +485,6 @@ static long kdbus_handle_ioctl_ep_owner(struct file *file, unsigned int cmd,
 		break;
 	}
 
-	kdbus_node_release(&ep->node);
 	return ret;
 }
 
@@ -500,7 +509,12 @@ static long kdbus_handle_ioctl_connected(struct file *file,
 	if (cmd == KDBUS_CMD_BYEBYE)
 		return kdbus_cmd_byebye_unlocked(conn, argp);
 
-	if (!kdbus_conn_acquire(conn))
+	/*
+	 * Each command acquires the connection itself once it has copied in
+	 * its arguments (see the top of this file); a connection that is
+	 * gone already fails before anything else.
+	 */
+	if (!kdbus_conn_active(conn))
 		return -ECONNRESET;
 
 	switch (cmd) {
@@ -542,7 +556,6 @@ static long kdbus_handle_ioctl_connected(struct file *file,
 		break;
 	}
 
-	kdbus_conn_release(conn);
 	return ret;
 }
 

@@ -165,7 +165,7 @@ struct kdbus_match_db *kdbus_match_db_new(void)
 {
 	struct kdbus_match_db *d;
 
-	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	d = kzalloc(sizeof(*d), GFP_KERNEL_ACCOUNT);
 	if (!d)
 		return ERR_PTR(-ENOMEM);
 
@@ -324,7 +324,7 @@ kdbus_match_rule_new(struct kdbus_conn *conn, const struct kdbus_item *item)
 	size_t size = KDBUS_ITEM_PAYLOAD_SIZE(item);
 	int ret = 0;
 
-	rule = kzalloc(sizeof(*rule), GFP_KERNEL);
+	rule = kzalloc(sizeof(*rule), GFP_KERNEL_ACCOUNT);
 	if (!rule)
 		return ERR_PTR(-ENOMEM);
 
@@ -344,7 +344,7 @@ kdbus_match_rule_new(struct kdbus_conn *conn, const struct kdbus_item *item)
 			break;
 		}
 
-		rule->bloom_mask.data = kmemdup(item->data, size, GFP_KERNEL);
+		rule->bloom_mask.data = kmemdup(item->data, size, GFP_KERNEL_ACCOUNT);
 		if (!rule->bloom_mask.data) {
 			ret = -ENOMEM;
 			break;
@@ -360,7 +360,7 @@ kdbus_match_rule_new(struct kdbus_conn *conn, const struct kdbus_item *item)
 			break;
 		}
 
-		rule->name = kstrdup(item->str, GFP_KERNEL);
+		rule->name = kstrdup(item->str, GFP_KERNEL_ACCOUNT);
 		if (!rule->name)
 			ret = -ENOMEM;
 
@@ -388,7 +388,7 @@ kdbus_match_rule_new(struct kdbus_conn *conn, const struct kdbus_item *item)
 			}
 
 			rule->name = kstrdup(item->name_change.name,
-					     GFP_KERNEL);
+					     GFP_KERNEL_ACCOUNT);
 			if (!rule->name)
 				ret = -ENOMEM;
 		}
@@ -483,7 +483,11 @@ int kdbus_cmd_match_add(struct kdbus_conn *conn, void __user *argp)
 	if (ret != 0)
 		return kdbus_args_clear(&args, ret);
 
-	entry = kzalloc(sizeof(*entry), GFP_KERNEL);
+	/* work on the bus only once the arguments are in (see handle.c) */
+	if (!kdbus_conn_acquire(conn))
+		return kdbus_args_clear(&args, -ECONNRESET);
+
+	entry = kzalloc(sizeof(*entry), GFP_KERNEL_ACCOUNT);
 	if (!entry) {
 		ret = -ENOMEM;
 		goto exit;
@@ -530,6 +534,7 @@ int kdbus_cmd_match_add(struct kdbus_conn *conn, void __user *argp)
 	up_write(&mdb->mdb_rwlock);
 
 exit:
+	kdbus_conn_release(conn);
 	kdbus_match_entry_free(entry);
 	return kdbus_args_clear(&args, ret);
 }
@@ -562,9 +567,14 @@ int kdbus_cmd_match_remove(struct kdbus_conn *conn, void __user *argp)
 	if (ret != 0)
 		return kdbus_args_clear(&args, ret);
 
+	/* work on the bus only once the arguments are in (see handle.c) */
+	if (!kdbus_conn_acquire(conn))
+		return kdbus_args_clear(&args, -ECONNRESET);
+
 	down_write(&conn->match_db->mdb_rwlock);
 	ret = kdbus_match_db_remove_unlocked(conn->match_db, cmd->cookie);
 	up_write(&conn->match_db->mdb_rwlock);
+	kdbus_conn_release(conn);
 
 	return kdbus_args_clear(&args, ret);
 }

@@ -63,7 +63,7 @@ static struct kdbus_gaps *kdbus_gaps_new(size_t n_memfds, size_t n_fds)
 	size_fds = n_fds * sizeof(*gaps->fd_files);
 	size = sizeof(*gaps) + size_offsets + size_memfds + size_fds;
 
-	gaps = kzalloc(size, GFP_KERNEL);
+	gaps = kzalloc(size, GFP_KERNEL_ACCOUNT);
 	if (!gaps)
 		return ERR_PTR(-ENOMEM);
 
@@ -153,7 +153,7 @@ int kdbus_gaps_install(struct kdbus_gaps *gaps, struct kdbus_pool_slice *slice,
 	if (n_fds < 1)
 		return 0;
 
-	fds = kmalloc_array(n_fds, sizeof(*fds), GFP_KERNEL);
+	fds = kmalloc_array(n_fds, sizeof(*fds), GFP_KERNEL_ACCOUNT);
 	if (!fds)
 		return -ENOMEM;
 

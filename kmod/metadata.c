@@ -685,6 +685,39 @@ static size_t kdbus_meta_str_size(const char *s)
 	return KDBUS_ITEM_SIZE(strlen(s) + 1);
 }
 
+/*
+ * Copy the OWNED_NAME items of @mc that @conn may see to @dst (if not NULL)
+ * and return their size. On a custom endpoint the SEE policy hides names
+ * also when they come as metadata; the caller holds the endpoint's policy
+ * lock then, so that sizing and copying agree.
+ */
+static size_t kdbus_meta_names(const struct kdbus_meta_conn *mc,
+			       struct kdbus_conn *conn, u8 *dst)
+{
+	const struct kdbus_item *item;
+	size_t size = 0, item_size;
+
+	if (!conn->ep->user) {
+		if (dst)
+			memcpy(dst, mc->owned_names_items, mc->owned_names_size);
+		return mc->owned_names_size;
+	}
+
+	KDBUS_ITEMS_FOREACH(item, mc->owned_names_items,
+			    mc->owned_names_size) {
+		if (!kdbus_conn_policy_see_name_unlocked(conn,
+							 item->name.name))
+			continue;
+
+		item_size = KDBUS_ALIGN8(item->size);
+		if (dst)
+			memcpy(dst + size, item, item_size);
+		size += item_size;
+	}
+
+	return size;
+}
+
 /**
  * kdbus_meta_emit() - build the metadata items for a receiver
  * @mp:		Process metadata, or NULL
@@ -713,6 +746,7 @@ int kdbus_meta_emit(struct kdbus_meta_proc *mp,
 	struct user_namespace *user_ns = conn->cred->user_ns;
 	struct pid_namespace *pid_ns = conn->pid_ns;
 	struct kdbus_item *items = NULL, *item;
+	bool names_locked = false;
 	char *exe_page = NULL;
 	const char *exe = NULL;
 	u64 valid = 0;
@@ -759,6 +793,12 @@ int kdbus_meta_emit(struct kdbus_meta_proc *mp,
 		}
 	}
 
+	/* SEE of a custom endpoint filters names: see kdbus_meta_names() */
+	if (mc && (mask & KDBUS_ATTACH_NAMES) && conn->ep->user) {
+		down_read(&conn->ep->policy_db.entries_rwlock);
+		names_locked = true;
+	}
+
 	/* compute the size */
 	if (mask & KDBUS_ATTACH_CREDS)
 		size += KDBUS_ITEM_SIZE(sizeof(struct kdbus_creds));
@@ -786,7 +826,7 @@ int kdbus_meta_emit(struct kdbus_meta_proc *mp,
 	if (mp && (mask & KDBUS_ATTACH_AUDIT))
 		size += KDBUS_ITEM_SIZE(sizeof(struct kdbus_audit));
 	if (mc && (mask & KDBUS_ATTACH_NAMES))
-		size += mc->owned_names_size;
+		size += kdbus_meta_names(mc, conn, NULL);
 	if (mc && (mask & KDBUS_ATTACH_CONN_DESCRIPTION))
 		size += kdbus_meta_str_size(mc->conn_description);
 	if (mc && (mask & KDBUS_ATTACH_TIMESTAMP))
@@ -901,11 +941,10 @@ int kdbus_meta_emit(struct kdbus_meta_proc *mp,
 		item = kdbus_item_set(item, KDBUS_ITEM_AUDIT, &a, sizeof(a));
 	}
 
-	if (mc && (mask & KDBUS_ATTACH_NAMES)) {
-		memcpy(item, mc->owned_names_items, mc->owned_names_size);
+	if (mc && (mask & KDBUS_ATTACH_NAMES))
 		item = (struct kdbus_item *)((u8 *)item +
-					     mc->owned_names_size);
-	}
+					     kdbus_meta_names(mc, conn,
+							      (u8 *)item));
 
 	if (mc && (mask & KDBUS_ATTACH_CONN_DESCRIPTION))
 		item = kdbus_item_set(item, KDBUS_ITEM_CONN_DESCRIPTION,
@@ -923,6 +962,8 @@ int kdbus_meta_emit(struct kdbus_meta_proc *mp,
 	*out_size = size;
 
 exit:
+	if (names_locked)
+		up_read(&conn->ep->policy_db.entries_rwlock);
 	if (exe_page)
 		free_page((unsigned long)exe_page);
 	return ret;

@@ -151,7 +151,7 @@ kdbus_name_owner_new(struct kdbus_conn *conn, struct kdbus_name_entry *name,
 	if (conn->name_count >= KDBUS_CONN_MAX_NAMES)
 		return ERR_PTR(-E2BIG);
 
-	owner = kmalloc(sizeof(*owner), GFP_KERNEL);
+	owner = kmalloc(sizeof(*owner), GFP_KERNEL_ACCOUNT);
 	if (!owner)
 		return ERR_PTR(-ENOMEM);
 
@@ -205,7 +205,7 @@ kdbus_name_entry_new(struct kdbus_name_registry *r, u32 hash,
 
 	namelen = strlen(name_str);
 
-	name = kmalloc(sizeof(*name) + namelen + 1, GFP_KERNEL);
+	name = kmalloc(sizeof(*name) + namelen + 1, GFP_KERNEL_ACCOUNT);
 	if (!name)
 		return ERR_PTR(-ENOMEM);
 
@@ -633,6 +633,10 @@ int kdbus_cmd_name_acquire(struct kdbus_conn *conn, void __user *argp)
 	if (ret != 0)
 		return kdbus_args_clear(&args, ret);
 
+	/* work on the bus only once the arguments are in (see handle.c) */
+	if (!kdbus_conn_acquire(conn))
+		return kdbus_args_clear(&args, -ECONNRESET);
+
 	item_name = argv[1].item->str;
 	if (!kdbus_name_is_valid(item_name, false)) {
 		ret = -EINVAL;
@@ -643,6 +647,7 @@ int kdbus_cmd_name_acquire(struct kdbus_conn *conn, void __user *argp)
 				 cmd->flags, &cmd->return_flags);
 
 exit:
+	kdbus_conn_release(conn);
 	kdbus_notify_flush(conn->ep->bus);
 	return kdbus_args_clear(&args, ret);
 }
@@ -676,8 +681,13 @@ int kdbus_cmd_name_release(struct kdbus_conn *conn, void __user *argp)
 	if (ret != 0)
 		return kdbus_args_clear(&args, ret);
 
+	/* work on the bus only once the arguments are in (see handle.c) */
+	if (!kdbus_conn_acquire(conn))
+		return kdbus_args_clear(&args, -ECONNRESET);
+
 	ret = kdbus_name_release(conn->ep->bus->name_registry, conn,
 				 argv[1].item->str);
+	kdbus_conn_release(conn);
 
 	kdbus_notify_flush(conn->ep->bus);
 	return kdbus_args_clear(&args, ret);
@@ -822,6 +832,10 @@ int kdbus_cmd_list(struct kdbus_conn *conn, void __user *argp)
 	if (ret != 0)
 		return kdbus_args_clear(&args, ret);
 
+	/* work on the bus only once the arguments are in (see handle.c) */
+	if (!kdbus_conn_acquire(conn))
+		return kdbus_args_clear(&args, -ECONNRESET);
+
 	/* lock order: domain -> bus -> ep -> names -> conn */
 	down_read(&reg->rwlock);
 	down_read(&conn->ep->bus->conn_rwlock);
@@ -858,8 +872,9 @@ exit_unlock:
 	up_read(&conn->ep->policy_db.entries_rwlock);
 	up_read(&conn->ep->bus->conn_rwlock);
 	up_read(&reg->rwlock);
+	kdbus_conn_release(conn);
 
-	/* user memory is written only with no bus lock held */
+	/* user memory is written only with no bus lock or reference held */
 	if (ret == 0 &&
 	    (kdbus_member_set_user(&cmd->offset, argp, typeof(*cmd), offset) ||
 	     kdbus_member_set_user(&cmd->list_size, argp,

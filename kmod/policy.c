@@ -273,10 +273,13 @@ static int kdbus_policy_add_access(struct kdbus_policy_db_entry *e,
 	struct kdbus_policy_db_entry_access *a;
 	struct user_namespace *ns = current_user_ns();
 
-	if (uaccess->access > KDBUS_POLICY_OWN)
+	/* check the full values: the entry keeps only their low byte */
+	if (uaccess->access > KDBUS_POLICY_OWN ||
+	    uaccess->type == _KDBUS_POLICY_ACCESS_NULL ||
+	    uaccess->type > KDBUS_POLICY_ACCESS_WORLD)
 		return -EINVAL;
 
-	a = kzalloc(sizeof(*a), GFP_KERNEL);
+	a = kzalloc(sizeof(*a), GFP_KERNEL_ACCOUNT);
 	if (!a)
 		return -ENOMEM;
 
@@ -340,7 +343,7 @@ static int kdbus_policy_parse(struct hlist_head *entries,
 			if (!kdbus_name_is_valid(item->str, allow_wildcards))
 				return -EINVAL;
 
-			e = kzalloc(sizeof(*e), GFP_KERNEL);
+			e = kzalloc(sizeof(*e), GFP_KERNEL_ACCOUNT);
 			if (!e)
 				return -ENOMEM;
 
@@ -354,7 +357,7 @@ static int kdbus_policy_parse(struct hlist_head *entries,
 				len -= 2;
 			}
 
-			e->name = kstrndup(item->str, len, GFP_KERNEL);
+			e->name = kstrndup(item->str, len, GFP_KERNEL_ACCOUNT);
 			if (!e->name) {
 				kdbus_policy_entry_free(e);
 				return -ENOMEM;

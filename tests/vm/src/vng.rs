@@ -4,6 +4,7 @@
 //! markers (guest writes may land in an overlay: its /tmp is its own).
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -85,12 +86,18 @@ impl ModuleRun<'_> {
             script.display().to_string(),
             self.module.display().to_string(),
         ];
-        for (i, command) in commands.iter().enumerate() {
-            let file = results.join(format!("command-{i}.sh"));
+        // All commands go into one file: the guest's command line (which
+        // carries this invocation, base64-encoded) is cut at 2047 bytes,
+        // and a cut command line boots a guest that never runs anything.
+        let mut all = String::from("status=0\n");
+        for command in commands {
             let line: Vec<String> = command.iter().map(|a| shell_quote(a)).collect();
-            std::fs::write(&file, format!("{}\n", line.join(" ")))?;
-            guest.push(file.display().to_string());
+            all.push_str(&format!("{} || status=1\n", line.join(" ")));
         }
+        all.push_str("exit $status\n");
+        let file = results.join("commands.sh");
+        std::fs::write(&file, all)?;
+        guest.push(file.display().to_string());
         let guest: Vec<String> = guest.iter().map(|a| shell_quote(a)).collect();
 
         let vng = find_vng(self.root)?;
@@ -125,6 +132,8 @@ impl ModuleRun<'_> {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // its own process group, so that a timeout also ends QEMU
+            .process_group(0)
             .spawn()
             .with_context(|| format!("start {}", vng.display()))?;
 
@@ -140,7 +149,9 @@ impl ModuleRun<'_> {
             }
             if started.elapsed() > self.timeout {
                 timed_out = true;
-                child.kill().ok();
+                // vng, and QEMU below it, which holds the output pipes
+                let group = rustix::process::Pid::from_child(&child);
+                rustix::process::kill_process_group(group, rustix::process::Signal::KILL).ok();
                 child.wait().ok();
                 break;
             }

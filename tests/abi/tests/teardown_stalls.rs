@@ -1,0 +1,193 @@
+//! Object lifetime: tearing down a bus or an endpoint waits for
+//! the ioctls in progress on it, so no ioctl may wait for anything its
+//! caller controls (such as a page fault on its own memory) while it holds
+//! the active reference that teardown waits for.
+
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use kdbus::abi::*;
+use kdbus_abi_tests::conn::open_node;
+use kdbus_abi_tests::*;
+
+/// A memory region whose pages stay missing (their accesses block) until
+/// resolved with `zero()`: userfaultfd(2) in MISSING mode.
+struct Stall {
+    uffd: OwnedFd,
+    addr: u64,
+    len: usize,
+}
+
+const UFFD_API: u64 = 0xaa;
+const UFFDIO_API: libc::c_ulong = 0xc018_aa3f;
+const UFFDIO_REGISTER: libc::c_ulong = 0xc020_aa00;
+const UFFDIO_ZEROPAGE: libc::c_ulong = 0xc020_aa04;
+const UFFDIO_REGISTER_MODE_MISSING: u64 = 1;
+
+fn uffd_ioctl(fd: &OwnedFd, req: libc::c_ulong, arg: &mut [u64]) {
+    // SAFETY: `arg` is the complete argument struct of `req` (all of them
+    // are arrays of u64), owned for the duration of the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), req, arg.as_mut_ptr()) };
+    assert_eq!(
+        rc,
+        0,
+        "userfaultfd ioctl {req:#x}: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+impl Stall {
+    fn new(pages: usize) -> Stall {
+        // SAFETY: creates a userfaultfd, owned right below.
+        let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC) } as i32;
+        assert!(fd >= 0, "userfaultfd: {}", std::io::Error::last_os_error());
+        // SAFETY: takes ownership of the descriptor just created.
+        let uffd = unsafe { OwnedFd::from_raw_fd(fd) };
+        uffd_ioctl(&uffd, UFFDIO_API, &mut [UFFD_API, 0, 0]);
+        let len = pages * 4096;
+        // SAFETY: a fresh anonymous mapping, unmapped in Drop.
+        let addr = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                len,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::PRIVATE,
+            )
+            .unwrap()
+        } as u64;
+        uffd_ioctl(
+            &uffd,
+            UFFDIO_REGISTER,
+            &mut [addr, len as u64, UFFDIO_REGISTER_MODE_MISSING, 0],
+        );
+        Stall { uffd, addr, len }
+    }
+
+    /// Waits until some task blocks on a page of the region.
+    fn wait_fault(&self) {
+        let mut fds = [rustix::event::PollFd::new(
+            &self.uffd,
+            rustix::event::PollFlags::IN,
+        )];
+        let t = rustix::event::Timespec {
+            tv_sec: 5,
+            tv_nsec: 0,
+        };
+        assert_eq!(
+            rustix::event::poll(&mut fds, Some(&t)).unwrap(),
+            1,
+            "nothing faulted on the stalled region"
+        );
+    }
+
+    /// Maps zero pages: whoever waits on the region goes on.
+    fn zero(&self) {
+        uffd_ioctl(
+            &self.uffd,
+            UFFDIO_ZEROPAGE,
+            &mut [self.addr, self.len as u64, 0, 0],
+        );
+    }
+}
+
+impl Drop for Stall {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the region mapped in new().
+        unsafe { rustix::mm::munmap(self.addr as *mut _, self.len).unwrap() };
+    }
+}
+
+/// Runs `teardown` in a thread while `stall` is blocking an ioctl; returns
+/// whether it completed within 5 s. The stall is resolved afterwards in
+/// any case, so nothing stays blocked.
+fn completes_while_stalled(stall: &Stall, teardown: impl FnOnce() + Send + 'static) -> bool {
+    stall.wait_fault();
+    let (tx, rx) = mpsc::channel();
+    let t = std::thread::spawn(move || {
+        teardown();
+        let _ = tx.send(());
+    });
+    let done = rx.recv_timeout(Duration::from_secs(5)).is_ok();
+    stall.zero();
+    t.join().unwrap();
+    done
+}
+
+/// An ioctl whose argument lies in `addr` (in a stalled region).
+fn ioctl_at(fd: i32, cmd: u32, addr: u64) -> Result<(), rustix::io::Errno> {
+    // SAFETY: the kernel reads and writes the argument at `addr`, which is
+    // a mapping owned by the caller for the duration of the call.
+    let rc = unsafe { libc::ioctl(fd, cmd as libc::c_ulong, addr as *mut libc::c_void) };
+    if rc < 0 {
+        Err(rustix::io::Errno::from_raw_os_error(
+            std::io::Error::last_os_error().raw_os_error().unwrap(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_send_stalled_on_its_payload_does_not_block_bus_teardown() {
+    let bus = Bus::new();
+    let a = bus.conn();
+    let b = bus.conn();
+    let stall = Stall::new(1);
+
+    // a payload larger than the inline copy: its pages are pinned at SEND
+    let (bid, addr) = (b.id, stall.addr);
+    let sender = std::thread::spawn(move || {
+        let r = a.send(&MsgBuilder::new(bid).vec_raw(addr, 4096));
+        (r, a)
+    });
+    let closed = completes_while_stalled(&stall, move || drop(bus));
+    let (r, _a) = sender.join().unwrap();
+    assert!(
+        closed,
+        "closing the bus waited for a SEND stalled on its payload"
+    );
+    assert_eq!(r, Err(rustix::io::Errno::CONNRESET));
+}
+
+#[test]
+fn a_command_stalled_on_its_argument_does_not_block_bus_teardown() {
+    let bus = Bus::new();
+    let a = bus.conn();
+    let stall = Stall::new(1);
+
+    let (fd, addr) = (a.raw_fd(), stall.addr);
+    let caller = std::thread::spawn(move || ioctl_at(fd, KDBUS_CMD_MATCH_ADD, addr));
+    let closed = completes_while_stalled(&stall, move || drop(bus));
+    // the argument reads as zeros: too small
+    assert_eq!(caller.join().unwrap(), Err(rustix::io::Errno::INVAL));
+    assert!(
+        closed,
+        "closing the bus waited for a MATCH_ADD stalled on its argument"
+    );
+    drop(a);
+}
+
+#[test]
+fn a_hello_stalled_on_its_argument_does_not_block_bus_teardown() {
+    let bus = Bus::new();
+    let stall = Stall::new(1);
+    let ep = open_node(&bus.endpoint()).unwrap();
+
+    let (fd, addr) = (ep.as_fd().as_raw_fd(), stall.addr);
+    let caller = std::thread::spawn(move || ioctl_at(fd, KDBUS_CMD_HELLO, addr));
+    let closed = completes_while_stalled(&stall, move || drop(bus));
+    let r = caller.join().unwrap();
+    assert!(
+        closed,
+        "closing the bus waited for a HELLO stalled on its argument"
+    );
+    assert!(
+        matches!(
+            r,
+            Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::SHUTDOWN)
+        ),
+        "{r:?}"
+    );
+    drop(ep);
+}
