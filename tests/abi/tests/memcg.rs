@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use kdbus::abi::*;
-use kdbus_abi_tests::raw::item;
-use kdbus_abi_tests::*;
+use kdbus_abi_tests::fixture::*;
 
 const ENV_ENDPOINT: &str = "KDBUS_REVIEW_ENDPOINT";
 
@@ -69,11 +68,10 @@ fn helper_many_large_matches() {
     let Some(ep) = std::env::var_os(ENV_ENDPOINT) else {
         return;
     };
-    let conn = Hello::new().connect(Path::new(&ep)).unwrap();
+    let conn = TestBus::hello().connect(Path::new(&ep)).unwrap();
     let mask = vec![0u8; MASK_BYTES];
     for cookie in 0..ENTRIES as u64 {
-        conn.match_add(cookie, 0, &[item(KDBUS_ITEM_BLOOM_MASK, &mask)])
-            .unwrap();
+        raw_match_add(&conn, cookie, 0, &[(KDBUS_ITEM_BLOOM_MASK, &mask)]).unwrap();
     }
     println!("ready");
     std::io::stdout().flush().unwrap();
@@ -85,8 +83,8 @@ fn helper_many_large_matches() {
 #[test]
 fn match_rules_are_charged_to_the_caller() {
     // a bloom mask is a multiple of the bus' bloom size
-    assert_eq!(MASK_BYTES % BLOOM_SIZE as usize, 0);
-    let bus = Bus::new();
+    assert_eq!(MASK_BYTES % BLOOM.size as usize, 0);
+    let bus = TestBus::new();
     let cg = Cgroup::new("kdbus-memcg");
 
     let procs = std::ffi::CString::new(cg.path.join("cgroup.procs").as_os_str().as_encoded_bytes())
