@@ -2,7 +2,8 @@
 //!
 //! The kernel never hashes: it only checks `mask ⊆ filter` bit by bit. How
 //! properties become bits is a userspace convention; this is systemd's
-//! (sd-bus `bus-bloom.c`, PORTING-DBUS1): a 64-byte filter, 8 hash
+//! (sd-bus `bus-bloom.c`, PORTING-DBUS1; keys as written down from that
+//! source, which systemd 252 no longer has): a 64-byte filter, 8 hash
 //! functions, each bit index taken from SipHash-2-4 output under a fixed set
 //! of keys. Senders put a message's properties (`"interface:org.foo"`,
 //! `"member:Bar"`...) into a filter; receivers put the properties their
