@@ -7,10 +7,12 @@
 //! instance, i.e. its own domain, so tests are independent of each other
 //! and may run in parallel (`Domain`, `fixture::TestBus`); a thread can
 //! drop to another user (`as_user`); guard pages provoke faults
-//! (`guard`); the module's object counters show leaks (`kdbus_objects`).
+//! (`guard`) and userfaultfd stalls slow ones (`stall`); the module's
+//! object counters show leaks (`kdbus_objects`).
 
 pub mod fixture;
 pub mod guard;
+pub mod stall;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -11,6 +11,7 @@ use kdbus::{
 };
 use kdbus_abi_tests::fixture::*;
 use kdbus_abi_tests::guard::GuardPage;
+use kdbus_abi_tests::stall::Stall;
 use rustix::event::{PollFd, PollFlags};
 
 /// Byte offset of `src_id` in `kdbus_msg`.
@@ -579,28 +580,6 @@ fn unicast_signals_need_a_match() {
     assert_eq!(recv_msg(&b).payload_to_vec(), b"seen");
 }
 
-/// userfaultfd(2) plumbing for the test below.
-mod uffd {
-    pub const API: u64 = 0xaa;
-    pub const IOC_API: libc::c_ulong = 0xc018_aa3f;
-    pub const IOC_REGISTER: libc::c_ulong = 0xc020_aa00;
-    pub const IOC_ZEROPAGE: libc::c_ulong = 0xc020_aa04;
-    pub const MODE_MISSING: u64 = 1;
-
-    /// ioctl(2) on a userfaultfd with a plain struct of u64 words.
-    pub fn ioctl(fd: i32, req: libc::c_ulong, arg: &mut [u64]) {
-        // SAFETY: `arg` is the complete argument struct of `req` (all of
-        // them are arrays of u64), owned for the duration of the call.
-        let rc = unsafe { libc::ioctl(fd, req, arg.as_mut_ptr()) };
-        assert_eq!(
-            rc,
-            0,
-            "userfaultfd ioctl {req:#x}: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
 #[test]
 fn a_stalled_payload_copy_blocks_no_one() {
     use std::sync::mpsc;
@@ -611,28 +590,8 @@ fn a_stalled_payload_copy_blocks_no_one() {
     let b = bus.conn();
     let c = bus.conn();
 
-    // SAFETY: creates a userfaultfd, owned below.
-    let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC) } as i32;
-    assert!(fd >= 0, "userfaultfd: {}", std::io::Error::last_os_error());
-    // SAFETY: takes ownership of the descriptor just created.
-    let fd_owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    uffd::ioctl(fd, uffd::IOC_API, &mut [uffd::API, 0, 0]);
-    let len = 2 * 4096usize;
-    // SAFETY: a fresh anonymous mapping, unmapped at the end.
-    let region = unsafe {
-        rustix::mm::mmap_anonymous(
-            std::ptr::null_mut(),
-            len,
-            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-            rustix::mm::MapFlags::PRIVATE,
-        )
-        .unwrap()
-    } as u64;
-    uffd::ioctl(
-        fd,
-        uffd::IOC_REGISTER,
-        &mut [region, len as u64, uffd::MODE_MISSING, 0],
-    );
+    let stall = Stall::new(1);
+    let region = stall.addr();
 
     // the sender's payload page is missing: SEND waits for the fault
     let bid = b.id();
@@ -645,19 +604,7 @@ fn a_stalled_payload_copy_blocks_no_one() {
         )
         .map(|_| a)
     });
-    let mut fds = [rustix::event::PollFd::new(
-        &fd_owned,
-        rustix::event::PollFlags::IN,
-    )];
-    let t = rustix::event::Timespec {
-        tv_sec: 5,
-        tv_nsec: 0,
-    };
-    assert_eq!(
-        rustix::event::poll(&mut fds, Some(&t)).unwrap(),
-        1,
-        "the fault arrived"
-    );
+    stall.wait_fault();
 
     // meanwhile the bus works: names change owners, messages flow
     let (tx, rx) = mpsc::channel();
@@ -672,12 +619,10 @@ fn a_stalled_payload_copy_blocks_no_one() {
     let progressed = rx.recv_timeout(Duration::from_secs(10)).is_ok();
 
     // resolve the fault with zeros; the stalled SEND completes
-    uffd::ioctl(fd, uffd::IOC_ZEROPAGE, &mut [region, 4096, 0, 0]);
+    stall.zero();
     let _a = sender.join().unwrap().expect("the stalled SEND");
     let _c = worker.join().unwrap();
     assert!(progressed, "a stalled payload copy held up the bus");
     let got: Vec<Vec<u8>> = drain(&b).iter().map(|m| m.payload_to_vec()).collect();
     assert_eq!(got, [b"not stalled".to_vec(), vec![0u8; 4096]]);
-    // SAFETY: unmaps the region mapped above.
-    unsafe { rustix::mm::munmap(region as *mut _, len).unwrap() };
 }

@@ -3,100 +3,14 @@
 //! caller controls (such as a page fault on its own memory) while it holds
 //! the active reference that teardown waits for.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use kdbus::abi::*;
 use kdbus::MessageBuilder;
 use kdbus_abi_tests::fixture::*;
-
-/// A memory region whose pages stay missing (their accesses block) until
-/// resolved with `zero()`: userfaultfd(2) in MISSING mode.
-struct Stall {
-    uffd: OwnedFd,
-    addr: u64,
-    len: usize,
-}
-
-const UFFD_API: u64 = 0xaa;
-const UFFDIO_API: libc::c_ulong = 0xc018_aa3f;
-const UFFDIO_REGISTER: libc::c_ulong = 0xc020_aa00;
-const UFFDIO_ZEROPAGE: libc::c_ulong = 0xc020_aa04;
-const UFFDIO_REGISTER_MODE_MISSING: u64 = 1;
-
-fn uffd_ioctl(fd: &OwnedFd, req: libc::c_ulong, arg: &mut [u64]) {
-    // SAFETY: `arg` is the complete argument struct of `req` (all of them
-    // are arrays of u64), owned for the duration of the call.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), req, arg.as_mut_ptr()) };
-    assert_eq!(
-        rc,
-        0,
-        "userfaultfd ioctl {req:#x}: {}",
-        std::io::Error::last_os_error()
-    );
-}
-
-impl Stall {
-    fn new(pages: usize) -> Stall {
-        // SAFETY: creates a userfaultfd, owned right below.
-        let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC) } as i32;
-        assert!(fd >= 0, "userfaultfd: {}", std::io::Error::last_os_error());
-        // SAFETY: takes ownership of the descriptor just created.
-        let uffd = unsafe { OwnedFd::from_raw_fd(fd) };
-        uffd_ioctl(&uffd, UFFDIO_API, &mut [UFFD_API, 0, 0]);
-        let len = pages * 4096;
-        // SAFETY: a fresh anonymous mapping, unmapped in Drop.
-        let addr = unsafe {
-            rustix::mm::mmap_anonymous(
-                std::ptr::null_mut(),
-                len,
-                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-                rustix::mm::MapFlags::PRIVATE,
-            )
-            .unwrap()
-        } as u64;
-        uffd_ioctl(
-            &uffd,
-            UFFDIO_REGISTER,
-            &mut [addr, len as u64, UFFDIO_REGISTER_MODE_MISSING, 0],
-        );
-        Stall { uffd, addr, len }
-    }
-
-    /// Waits until some task blocks on a page of the region.
-    fn wait_fault(&self) {
-        let mut fds = [rustix::event::PollFd::new(
-            &self.uffd,
-            rustix::event::PollFlags::IN,
-        )];
-        let t = rustix::event::Timespec {
-            tv_sec: 5,
-            tv_nsec: 0,
-        };
-        assert_eq!(
-            rustix::event::poll(&mut fds, Some(&t)).unwrap(),
-            1,
-            "nothing faulted on the stalled region"
-        );
-    }
-
-    /// Maps zero pages: whoever waits on the region goes on.
-    fn zero(&self) {
-        uffd_ioctl(
-            &self.uffd,
-            UFFDIO_ZEROPAGE,
-            &mut [self.addr, self.len as u64, 0, 0],
-        );
-    }
-}
-
-impl Drop for Stall {
-    fn drop(&mut self) {
-        // SAFETY: unmaps the region mapped in new().
-        unsafe { rustix::mm::munmap(self.addr as *mut _, self.len).unwrap() };
-    }
-}
+use kdbus_abi_tests::stall::Stall;
 
 /// Runs `teardown` in a thread while `stall` is blocking an ioctl; returns
 /// whether it completed within 5 s. The stall is resolved afterwards in
@@ -136,7 +50,7 @@ fn a_send_stalled_on_its_payload_does_not_block_bus_teardown() {
     let stall = Stall::new(1);
 
     // a payload larger than the inline copy: its pages are pinned at SEND
-    let (bid, addr) = (b.id(), stall.addr);
+    let (bid, addr) = (b.id(), stall.addr());
     let sender = std::thread::spawn(move || {
         let msg = MessageBuilder::to_id(bid);
         let r = send_with_item(&a, &msg, KDBUS_ITEM_PAYLOAD_VEC, &vec_payload(addr, 4096));
@@ -157,7 +71,7 @@ fn a_command_stalled_on_its_argument_does_not_block_bus_teardown() {
     let a = bus.conn();
     let stall = Stall::new(1);
 
-    let (fd, addr) = (a.as_fd().as_raw_fd(), stall.addr);
+    let (fd, addr) = (a.as_fd().as_raw_fd(), stall.addr());
     let caller = std::thread::spawn(move || ioctl_at(fd, KDBUS_CMD_MATCH_ADD, addr));
     let closed = completes_while_stalled(&stall, move || drop(bus));
     let r = caller.join().unwrap();
@@ -182,7 +96,7 @@ fn a_hello_stalled_on_its_argument_does_not_block_bus_teardown() {
     let stall = Stall::new(1);
     let ep = kdbus::raw::open(bus.endpoint()).unwrap();
 
-    let (fd, addr) = (ep.as_fd().as_raw_fd(), stall.addr);
+    let (fd, addr) = (ep.as_fd().as_raw_fd(), stall.addr());
     let caller = std::thread::spawn(move || ioctl_at(fd, KDBUS_CMD_HELLO, addr));
     let closed = completes_while_stalled(&stall, move || drop(bus));
     let r = caller.join().unwrap();
