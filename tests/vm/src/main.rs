@@ -142,8 +142,17 @@ fn run(cli: Cli) -> Result<bool> {
     Ok(verdict.passed())
 }
 
-/// Builds the ABI test suite and returns its test executables.
+/// Builds the ABI test suite (and kdbus-init, which one of its tests runs)
+/// and returns its test executables.
 fn abi_test_binaries(root: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(["build", "-q", "-p", "kdbus-init"])
+        .status()
+        .context("run cargo to build kdbus-init")?;
+    if !built.success() {
+        bail!("building kdbus-init for the ABI tests failed");
+    }
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
         .args([
