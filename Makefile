@@ -19,7 +19,8 @@ KVER ?= $(shell ls -d /lib/modules/*/build 2>/dev/null | sed 's|/lib/modules/||;
 # Debian packages the build and the VM tests need.
 APT_PACKAGES := linux-image-amd64 linux-headers-amd64 linux-source-6.1 \
 	qemu-system-x86 dracut-core busybox-static cpio kmod e2fsprogs \
-	mmdebstrap zstd gcc make python3-venv dkms
+	mmdebstrap zstd gcc make python3-venv dkms \
+	dbus-daemon libdbus-1-dev pkg-config
 VENV := .venv
 VNG := $(VENV)/bin/vng
 LINUX_SRC := build/linux-source

@@ -61,7 +61,7 @@ struct kdbus_reply *kdbus_reply_new(struct kdbus_conn *reply_src,
 		return ERR_PTR(-EMLINK);
 	}
 
-	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
 	if (!r) {
 		atomic_dec(&reply_dst->request_count);
 		return ERR_PTR(-ENOMEM);

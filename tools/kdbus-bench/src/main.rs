@@ -9,6 +9,7 @@
 
 mod broadcast;
 mod bulk;
+mod dbus_daemon;
 mod env;
 mod measure;
 mod report;
@@ -29,7 +30,7 @@ use crate::report::{Group, Param, Report};
 #[command(
     name = "kdbus-bench",
     version,
-    about = "Measures kdbus against AF_UNIX socketpairs"
+    about = "Measures kdbus against AF_UNIX socketpairs and dbus-daemon"
 )]
 struct Cli {
     /// Print the report as JSON.
@@ -101,6 +102,7 @@ fn benchmarks() -> Vec<Benchmark> {
                     Box::new(unicast::SocketPair::new(size)?),
                     Box::new(unicast::KdbusSyncCall::new(bus, size)?),
                     Box::new(unicast::KdbusAsyncCall::new(bus, size)?),
+                    Box::new(dbus_daemon::DbusDaemonCall::new(size)?),
                 ])
             },
         },
