@@ -36,8 +36,11 @@ fn uffd_ioctl(fd: &OwnedFd, req: libc::c_ulong, arg: &mut [u64]) {
 impl Stall {
     /// `pages` missing pages.
     pub fn new(pages: usize) -> Stall {
+        // O_NONBLOCK: poll() on a blocking userfaultfd reports POLLERR at
+        // once instead of waiting for a fault.
         // SAFETY: creates a userfaultfd, owned right below.
-        let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC) } as i32;
+        let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | libc::O_NONBLOCK) }
+            as i32;
         assert!(fd >= 0, "userfaultfd: {}", std::io::Error::last_os_error());
         // SAFETY: takes ownership of the descriptor just created.
         let uffd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -77,6 +80,11 @@ impl Stall {
             poll(&mut fds, Some(&t)).unwrap(),
             1,
             "nothing faulted on the stalled region"
+        );
+        assert_eq!(
+            fds[0].revents(),
+            PollFlags::IN,
+            "the userfaultfd reports no pending fault"
         );
     }
 
