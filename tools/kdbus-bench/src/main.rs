@@ -174,12 +174,7 @@ fn run(cli: Cli) -> Result<Report> {
     };
     let bus = BenchBus::create(cli.mount.as_deref())?;
     let budget = if cli.quick {
-        Budget {
-            warmup: 1,
-            min_iterations: 3,
-            max_iterations: 3,
-            duration: Duration::ZERO,
-        }
+        Budget::QUICK
     } else {
         Budget {
             warmup: 20,

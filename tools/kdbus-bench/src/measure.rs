@@ -25,6 +25,17 @@ pub struct Budget {
     pub duration: Duration,
 }
 
+impl Budget {
+    /// A smoke run: three timed operations after one warm-up, to check
+    /// that a case works; the figures mean nothing.
+    pub const QUICK: Budget = Budget {
+        warmup: 1,
+        min_iterations: 3,
+        max_iterations: 3,
+        duration: Duration::ZERO,
+    };
+}
+
 /// Statistics of one case, in nanoseconds per operation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stats {
