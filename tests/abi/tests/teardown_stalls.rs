@@ -30,15 +30,15 @@ fn completes_while_stalled(stall: &Stall, teardown: impl FnOnce() + Send + 'stat
 
 /// An ioctl whose argument lies in `addr` (in a stalled region).
 fn ioctl_at(fd: i32, cmd: u32, addr: u64) -> Result<(), rustix::io::Errno> {
-    // SAFETY: the kernel reads and writes the argument at `addr`, which is
-    // a mapping owned by the caller for the duration of the call.
-    let rc = unsafe { libc::ioctl(fd, cmd as libc::c_ulong, addr as *mut libc::c_void) };
-    if rc < 0 {
-        Err(rustix::io::Errno::from_raw_os_error(
-            std::io::Error::last_os_error().raw_os_error().unwrap(),
-        ))
-    } else {
-        Ok(())
+    // SAFETY: `fd` is owned by the calling test, which keeps it open until
+    // this call has returned; the kernel reads and writes the argument at
+    // `addr`, a mapping owned by the test for the duration of the call.
+    unsafe {
+        kdbus::raw::ioctl_ptr(
+            std::os::fd::BorrowedFd::borrow_raw(fd),
+            cmd,
+            addr as *mut std::ffi::c_void,
+        )
     }
 }
 
