@@ -29,6 +29,9 @@ struct Cli {
     /// Seconds before the VM is killed and the run counts as failed.
     #[arg(long, global = true, default_value_t = 900)]
     timeout: u64,
+    /// The module to load (default: kmod/kdbus.ko of this checkout).
+    #[arg(long, global = true)]
+    module: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -43,6 +46,14 @@ enum Cmd {
     },
     /// Build the ABI test suite (tests/abi) and run all of it in one VM.
     Abi {
+        /// Run only these test files of tests/abi/tests (by name, without
+        /// ".rs"; may be repeated). Default: all of them.
+        #[arg(long = "only")]
+        only: Vec<String>,
+        /// Environment of the test binaries in the guest, as NAME=VALUE
+        /// (may be repeated): the host's environment does not reach it.
+        #[arg(long = "env")]
+        env: Vec<String>,
         /// Arguments passed to every test binary (a name filter, --nocapture...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -99,7 +110,10 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<bool> {
     let root = repo_root().canonicalize().context("locate the checkout")?;
     let kernel = kernel::Kernel::find(cli.kver.as_deref())?;
-    let module = root.join("kmod/kdbus.ko");
+    let module = match &cli.module {
+        Some(path) => path.canonicalize().context("locate the module")?,
+        None => root.join("kmod/kdbus.ko"),
+    };
     kernel.check_module(&module)?;
 
     let secs = std::time::Duration::from_secs;
@@ -121,10 +135,16 @@ fn run(cli: Cli) -> Result<bool> {
             return boot::bench::run(&env, runs);
         }
         Cmd::Module { command } => vec![command],
-        Cmd::Abi { args } => abi_test_binaries(&root)?
+        Cmd::Abi { only, env, args } => abi_test_binaries(&root)?
             .into_iter()
+            .filter(|exe| only.is_empty() || only.iter().any(|name| is_test_of(exe, name)))
             .map(|exe| {
-                let mut cmd = vec![exe.display().to_string()];
+                let mut cmd = Vec::new();
+                if !env.is_empty() {
+                    cmd.push("env".to_owned());
+                    cmd.extend(env.iter().cloned());
+                }
+                cmd.push(exe.display().to_string());
                 cmd.extend(args.iter().cloned());
                 cmd
             })
@@ -140,6 +160,14 @@ fn run(cli: Cli) -> Result<bool> {
     let verdict = run.execute(&commands)?;
     verdict.report();
     Ok(verdict.passed())
+}
+
+/// Whether `exe` (cargo names it `NAME-HASH`) is the test file `name`.
+fn is_test_of(exe: &std::path::Path, name: &str) -> bool {
+    exe.file_name()
+        .and_then(|f| f.to_str())
+        .and_then(|f| f.rsplit_once('-'))
+        .is_some_and(|(stem, _)| stem == name)
 }
 
 /// Builds the ABI test suite (and kdbus-init, which one of its tests runs)
