@@ -782,3 +782,188 @@ fn random_and_malformed_arguments() {
     }
     assert_eq!(kdbus_objects(), base, "objects leaked (seed {seed})");
 }
+
+/// Calls `make fuzz` makes (KDBUS_FUZZ_CALLS overrides).
+const RACING_CALLS: usize = 1_000_000;
+/// Threads issuing commands at once.
+const RACING_THREADS: usize = 4;
+/// Commands one thread issues before its bus is gone and a new round starts.
+const CALLS_PER_ROUND: usize = 5000;
+
+/// One command against `fd` (or a fresh handle of the kind `nr` needs),
+/// counted in `outcomes`.
+fn racing_call(
+    rng: &mut fastrand::Rng,
+    ctx: &mut Ctx,
+    endpoint: &std::path::Path,
+    control: &std::path::Path,
+    fd: BorrowedFd<'_>,
+    outcomes: &mut std::collections::BTreeMap<String, usize>,
+    seed: u64,
+) {
+    let c = &CMDS[rng.usize(..CMDS.len())];
+    let fresh = match c.nr {
+        KDBUS_CMD_BUS_MAKE => raw::open(control).ok(),
+        KDBUS_CMD_ENDPOINT_MAKE | KDBUS_CMD_HELLO => raw::open(endpoint).ok(),
+        _ => None,
+    };
+    let fd = fresh.as_ref().map(|f| f.as_fd()).unwrap_or(fd);
+    let mut msg = None;
+    let mut b = random_cmd(rng, c, ctx, &mut msg);
+    // now and then, and whenever the size lies, the blob ends at an
+    // inaccessible page
+    let r = if rng.u8(..16) == 0 || b.u64_at(0) as usize > b.len() {
+        ctx.guard
+            .ioctl_at_end(fd, c.nr, &b.as_bytes()[..b.len() & !7])
+    } else {
+        fuzz_ioctl(fd, c.nr, &mut b, 0)
+    };
+    drop(msg);
+    let key = match &r {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => {
+            assert!(
+                KDBUS_ERRNOS.contains(e),
+                "command {:#x} returned {e} (seed {seed})",
+                c.nr
+            );
+            format!("{e}")
+        }
+    };
+    *outcomes.entry(key).or_default() += 1;
+    if c.nr == KDBUS_CMD_RECV && r.is_ok() {
+        ctx.offsets.push(b.u64_at(40));
+        if ctx.offsets.len() > 64 {
+            ctx.offsets.remove(0);
+        }
+    }
+}
+
+/// One fuzzing thread of a round: random commands on its own connection,
+/// which it now and then closes and replaces, while other threads send to
+/// it and the bus may go away underneath.
+fn racing_worker(
+    seed: u64,
+    endpoint: std::path::PathBuf,
+    control: std::path::PathBuf,
+    peers: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut outcomes = std::collections::BTreeMap::new();
+    let memfd = rustix::fs::memfd_create("fuzz", rustix::fs::MemfdFlags::ALLOW_SEALING).unwrap();
+    rustix::io::write(&memfd, &[0u8; 64]).unwrap();
+    let (pr, pw) = rustix::pipe::pipe().unwrap();
+    let mut conn = TestBus::hello().connect(&endpoint).ok();
+    let mut ctx = Ctx {
+        data: vec![0x42; 4096],
+        guard: GuardPage::new(),
+        fds: vec![-1, 9999, pr.as_raw_fd(), pw.as_raw_fd(), memfd.as_raw_fd()],
+        ids: vec![0, KDBUS_DST_ID_BROADCAST],
+        offsets: Vec::new(),
+        _keep: vec![pr, pw, memfd],
+    };
+    for _ in 0..CALLS_PER_ROUND {
+        if rng.u16(..500) == 0 || conn.is_none() {
+            // close underneath whoever is sending to it, then replace it
+            conn = TestBus::hello().connect(&endpoint).ok();
+            if let Some(c) = &conn {
+                peers.lock().unwrap().push(c.id());
+            }
+        }
+        ctx.ids.truncate(2);
+        ctx.ids.extend(peers.lock().unwrap().iter().rev().take(8));
+        let Some(c) = conn.as_ref() else {
+            // the bus is gone: keep hitting a dead handle
+            if let Ok(fd) = raw::open(&endpoint) {
+                racing_call(
+                    &mut rng,
+                    &mut ctx,
+                    &endpoint,
+                    &control,
+                    fd.as_fd(),
+                    &mut outcomes,
+                    seed,
+                );
+            } else {
+                *outcomes.entry("open failed".to_owned()).or_default() += 1;
+            }
+            continue;
+        };
+        racing_call(
+            &mut rng,
+            &mut ctx,
+            &endpoint,
+            &control,
+            c.as_fd(),
+            &mut outcomes,
+            seed,
+        );
+    }
+    outcomes
+}
+
+/// `make fuzz`: at least a million random commands from several threads at
+/// once, with connections closed and whole buses destroyed underneath
+/// them. Every call returns 0 or a kdbus errno, nothing leaks, and the VM
+/// harness fails the run on any kernel warning or a failed rmmod.
+#[test]
+#[ignore = "minutes long: make fuzz runs it"]
+fn racing_commands_with_teardown() {
+    use std::sync::{Arc, Mutex};
+    let target = std::env::var("KDBUS_FUZZ_CALLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(RACING_CALLS);
+    let seed = std::env::var("KDBUS_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("fuzz: seed {seed}, {target} calls, {RACING_THREADS} threads");
+    let base = kdbus_objects();
+    let start = Instant::now();
+    let mut total = std::collections::BTreeMap::<String, usize>::new();
+    let mut calls = 0usize;
+    let mut round = 0u64;
+    while calls < target {
+        round += 1;
+        let domain = Arc::new(kdbus_abi_tests::Domain::new());
+        let bus = TestBus::make_in(&domain, TestBus::builder("race").world_accessible())
+            .expect("BUS_MAKE");
+        let endpoint = bus.endpoint();
+        let control = domain.control();
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let workers: Vec<_> = (0..RACING_THREADS as u64)
+            .map(|t| {
+                let (endpoint, control, peers) = (endpoint.clone(), control.clone(), peers.clone());
+                let s = seed ^ (round << 8) ^ t;
+                std::thread::spawn(move || racing_worker(s, endpoint, control, peers))
+            })
+            .collect();
+        // the bus goes away at a random moment of the round
+        let mut rng = fastrand::Rng::with_seed(seed ^ round);
+        std::thread::sleep(Duration::from_millis(rng.u64(..2000)));
+        drop(bus);
+        for w in workers {
+            for (k, v) in w.join().expect("fuzz worker panicked") {
+                if k != "open failed" {
+                    calls += v;
+                }
+                *total.entry(k).or_default() += v;
+            }
+        }
+        drop(domain);
+    }
+    eprintln!(
+        "fuzz: {calls} calls in {round} rounds, {:?}",
+        start.elapsed()
+    );
+    for (errno, n) in &total {
+        eprintln!("fuzz:   {errno:>16} {n}");
+    }
+    assert!(total.get("ok").copied().unwrap_or(0) > 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while kdbus_objects() != base && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(kdbus_objects(), base, "objects leaked (seed {seed})");
+}
