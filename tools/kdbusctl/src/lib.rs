@@ -6,6 +6,8 @@
 
 pub mod event;
 pub mod init_state;
+#[cfg(feature = "inspect")]
+pub mod initramfs;
 pub mod report;
 pub mod target;
 
@@ -84,6 +86,15 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
         timeout: Duration,
     },
+    /// Check an initramfs image without booting it: are kdbus.ko (built
+    /// for the image's kernel), kdbus-init, what starts it and the D-Bus
+    /// service files there? Exit status 0: the image brings up the bus;
+    /// 1: it cannot; 2: the file is not a readable initramfs.
+    #[cfg(feature = "inspect")]
+    Initramfs {
+        /// The image, e.g. /boot/initrd.img-$(uname -r).
+        image: PathBuf,
+    },
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -122,6 +133,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             payload,
             timeout,
         } => call(out, &target, cli.json, &dest, &payload, timeout),
+        #[cfg(feature = "inspect")]
+        Command::Initramfs { image } => initramfs::run(out, &image, cli.json),
     }
 }
 

@@ -11,7 +11,22 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("kdbusctl: {err:#}");
-            ExitCode::FAILURE
+            exit_code(&err)
         }
     }
+}
+
+/// 1 for every failure, but `initramfs` tells an image that cannot bring
+/// up the bus (1) from a file it cannot read (2).
+#[cfg(feature = "inspect")]
+fn exit_code(err: &anyhow::Error) -> ExitCode {
+    match err.downcast_ref::<kdbusctl::initramfs::archive::ReadError>() {
+        Some(_) => ExitCode::from(2),
+        None => ExitCode::FAILURE,
+    }
+}
+
+#[cfg(not(feature = "inspect"))]
+fn exit_code(_: &anyhow::Error) -> ExitCode {
+    ExitCode::FAILURE
 }

@@ -42,7 +42,8 @@ impl Env {
     pub fn prepare(checkout: &Path, kernel: Kernel, timeout: Duration, echo: bool) -> Result<Env> {
         let kdbus_ko = checkout.join("kmod/kdbus.ko");
         kernel.check_module(&kdbus_ko)?;
-        // `--bin` applies to every package of one invocation: two runs.
+        // `--bin` and features apply to every package of one invocation:
+        // one run each.
         // The binaries as `make install` builds them (profile initramfs),
         // the test probe as a plain release build.
         for args in [
@@ -53,8 +54,13 @@ impl Env {
                 "kdbus-init",
                 "-p",
                 "switch-root",
+            ][..],
+            &[
+                "--profile",
+                "initramfs",
                 "-p",
                 "kdbusctl",
+                "--no-default-features",
             ][..],
             &[
                 "--release",
