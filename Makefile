@@ -98,7 +98,7 @@ install: all initramfs-bins
 
 # ---------------------------------------------------------------- tests
 
-test: deps lint unit kmod-check dkms-check vmtest bench-smoke boottest
+test: deps lint unit kmod-check dkms-check vmtest vmtest-second bench-smoke boottest
 
 lint: $(CHECKPATCH)
 	$(CARGO) fmt --all -- --check

@@ -15,6 +15,8 @@
 #include <linux/sysfs.h>
 
 #include "fs.h"
+#include "pool.h"
+#include "queue.h"
 
 atomic_long_t kd_obj_live[KD_OBJ_NR];
 
@@ -64,21 +66,32 @@ static int __init kd_init(void)
 {
 	int ret;
 
-	ret = sysfs_create_mount_point(fs_kobj, KBUILD_MODNAME);
+	ret = kd_slice_cache_init();
 	if (ret)
 		return ret;
-
+	ret = kd_entry_cache_init();
+	if (ret)
+		goto err_slices;
+	ret = sysfs_create_mount_point(fs_kobj, KBUILD_MODNAME);
+	if (ret)
+		goto err_entries;
 	ret = kd_fs_register();
-	if (ret) {
-		sysfs_remove_mount_point(fs_kobj, KBUILD_MODNAME);
-		return ret;
-	}
+	if (ret)
+		goto err_mount_point;
 
 	/* debugging aid only: a failure here is not fatal */
 	kd_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
 	debugfs_create_file("objects", 0444, kd_debugfs, NULL,
 			    &kd_objects_fops);
 	return 0;
+
+err_mount_point:
+	sysfs_remove_mount_point(fs_kobj, KBUILD_MODNAME);
+err_entries:
+	kd_entry_cache_exit();
+err_slices:
+	kd_slice_cache_exit();
+	return ret;
 }
 
 static void __exit kd_exit(void)
@@ -89,6 +102,8 @@ static void __exit kd_exit(void)
 	/* objects freed through RCU must be gone before we count */
 	rcu_barrier();
 	kd_report_leaks();
+	kd_entry_cache_exit();
+	kd_slice_cache_exit();
 }
 
 module_init(kd_init);
