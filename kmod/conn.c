@@ -641,7 +641,9 @@ static void kd_conn_teardown(struct kd_conn *conn)
 		kd_notify_id(bus, KDBUS_ITEM_ID_REMOVE, conn->id, conn->flags);
 	kd_notify_flush(bus);
 
+	/* publishes the teardown to a racing disconnect's acquire below */
 	smp_store_release(&conn->gone, true);
+	/* orders the store before wake_up_var()'s waitqueue check */
 	smp_mb();
 	wake_up_var(&conn->gone);
 }
@@ -682,6 +684,7 @@ int kd_conn_disconnect(struct kd_conn *conn, bool only_if_idle)
 	up_write(&r->lock);
 
 	if (ret == -ECONNRESET)
+		/* pairs with the release above: teardown is complete */
 		wait_var_event(&conn->gone, smp_load_acquire(&conn->gone));
 	if (ret)
 		return ret;

@@ -54,6 +54,7 @@ static struct kd_ep *kd_node_ep(struct kd_node *node)
 /* the object of a set-up handle, or NULL if it is another type */
 static void *kd_handle_obj(struct kd_handle *h, int type)
 {
+	/* pairs with the release at setup: the object pointer is set */
 	if (smp_load_acquire(&h->type) != type)
 		return NULL;
 	switch (type) {
@@ -166,8 +167,10 @@ static long kd_handle_setup(struct kd_handle *h, struct file *file,
 	void *obj = NULL;
 	int ret;
 
-	if (h->node->kind != want ||
-	    smp_load_acquire(&h->type) != KD_HANDLE_NEW)
+	if (h->node->kind != want)
+		return -EBADFD;
+	/* an unlocked early answer; rechecked under the lock */
+	if (smp_load_acquire(&h->type) != KD_HANDLE_NEW)
 		return -EBADFD;
 
 	if (mutex_lock_interruptible(&h->lock))
@@ -183,14 +186,17 @@ static long kd_handle_setup(struct kd_handle *h, struct file *file,
 		switch (cmd) {
 		case KDBUS_CMD_BUS_MAKE:
 			h->bus = obj;
+			/* the pointer before the type: see kd_handle_obj() */
 			smp_store_release(&h->type, KD_HANDLE_BUS);
 			break;
 		case KDBUS_CMD_ENDPOINT_MAKE:
 			h->ep = obj;
+			/* the pointer before the type: see kd_handle_obj() */
 			smp_store_release(&h->type, KD_HANDLE_EP);
 			break;
 		default:
 			h->conn = obj;
+			/* the pointer before the type: see kd_handle_obj() */
 			smp_store_release(&h->type, KD_HANDLE_CONN);
 			break;
 		}

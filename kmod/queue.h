@@ -37,8 +37,8 @@ struct kd_entry {
 	u64 msg_flags;
 	u64 name_id;			/* sent to a name: that kd_name's id */
 	unsigned int user_id;		/* quota slot charged; 0 = kernel */
-	struct kd_reply *reply;		/* a call its receiver must answer;
-					 * the entry holds a reference */
+	/* a call its receiver must answer; the entry holds a reference */
+	struct kd_reply *reply;
 
 	/*
 	 * Descriptors travel as files and become fds at RECV. The entry

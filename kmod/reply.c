@@ -474,6 +474,7 @@ static int kd_cancel_wake(wait_queue_entry_t *entry, unsigned int mode,
 	if (mask & POLLFREE) {
 		/* the queue goes away: unhook; @c may vanish after the store */
 		list_del_init(&entry->entry);
+		/* pairs with the acquire in the unhook path */
 		smp_store_release(&h->head, NULL);
 	}
 	return 0;
@@ -512,6 +513,7 @@ static void kd_cancel_stop(struct kd_cancel *c)
 	/* a queue torn down by POLLFREE is freed only after a grace period */
 	rcu_read_lock();
 	for (i = 0; i < c->n; i++) {
+		/* pairs with the POLLFREE release: NULL means already gone */
 		head = smp_load_acquire(&c->hooks[i].head);
 		if (head)
 			remove_wait_queue(head, &c->hooks[i].entry);
