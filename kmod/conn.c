@@ -170,8 +170,6 @@ static void kd_conn_release(struct kref *kref)
 		atomic_dec(&conn->user->conns);
 		kd_user_put(conn->user);
 	}
-	if (conn->root.mnt)
-		path_put(&conn->root);
 	if (conn->pid_ns)
 		put_pid_ns(conn->pid_ns);
 	if (conn->cred)
@@ -342,7 +340,7 @@ static int kd_conn_identify(struct kd_conn *conn, struct file *file,
 	conn->id = kd_domain_next_id(conn->bus->domain);
 	conn->cred = get_cred(file->f_cred);
 	conn->pid_ns = get_pid_ns(task_active_pid_ns(current));
-	get_fs_root(current->fs, &conn->root);
+	kd_root_of_current(&conn->root);
 
 	ret = kd_conn_charge_user(conn, req);
 	if (ret)

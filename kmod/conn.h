@@ -51,7 +51,7 @@ struct kd_conn {
 	/* who it is: fixed at HELLO */
 	const struct cred *cred;	/* of the file HELLO was called on */
 	struct pid_namespace *pid_ns;	/* of the HELLO task: metadata view */
-	struct path root;		/* of the HELLO task: EXE visibility */
+	struct kd_root root;		/* of the HELLO task: EXE visibility */
 	struct kd_user *user;		/* quota account of what it sends */
 	bool privileged;		/* default ep and CAP_IPC_OWNER */
 	bool owner;			/* default ep and (bus uid or privileged) */

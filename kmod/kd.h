@@ -73,6 +73,24 @@ struct kd_node {
 	enum kd_node_kind kind;
 };
 
+/*
+ * A process's root directory, named by its file system and inode rather
+ * than held: a connection or snapshot that pinned it would keep the real
+ * root from being unmounted at shutdown.
+ */
+struct kd_root {
+	dev_t dev;
+	unsigned long ino;
+};
+
+void kd_root_of_current(struct kd_root *root);
+
+static inline bool kd_root_equal(const struct kd_root *a,
+				 const struct kd_root *b)
+{
+	return a->dev == b->dev && a->ino == b->ino;
+}
+
 /* ALIGN8 of an item or struct size, as the ABI lays them out */
 #define KD_ALIGN8(x)	ALIGN((x), 8)
 

@@ -63,7 +63,7 @@ struct kd_meta {
 	char tid_comm[TASK_COMM_LEN];
 	char pid_comm[TASK_COMM_LEN];
 	char *exe;			/* as seen from @root */
-	struct path root;		/* who may get EXE (deviation 6) */
+	struct kd_root root;		/* who may get EXE (deviation 6) */
 	char *cmdline;			/* NUL-separated, NUL-terminated */
 	size_t cmdline_len;		/* with the final NUL */
 	char *cgroup;
@@ -92,14 +92,26 @@ static void kd_meta_free(struct kref *kref)
 	put_pid(m->pid);
 	put_pid(m->tid);
 	put_pid(m->ppid);
-	if (m->root.mnt)
-		path_put(&m->root);
 	kfree(m->exe);
 	kfree(m->cmdline);
 	kfree(m->cgroup);
 	kfree(m->seclabel);
 	kfree(m);
 	kd_obj_gone(KD_OBJ_META);
+}
+
+/**
+ * kd_root_of_current() - name the calling task's root directory
+ * @root: filled with the device and inode of the root
+ */
+void kd_root_of_current(struct kd_root *root)
+{
+	struct path path;
+
+	get_fs_root(current->fs, &path);
+	root->dev = path.dentry->d_sb->s_dev;
+	root->ino = d_inode(path.dentry)->i_ino;
+	path_put(&path);
 }
 
 /**
@@ -193,7 +205,7 @@ static int kd_meta_take_exe(struct kd_meta *m)
 		ret = -ENOMEM;
 		goto out;
 	}
-	get_fs_root(current->fs, &m->root);
+	kd_root_of_current(&m->root);
 	m->has |= KDBUS_ATTACH_EXE;
 out:
 	kfree(buf);
@@ -563,7 +575,7 @@ void kd_meta_emit(struct kd_buf *out, const struct kd_meta *m, u64 mask,
 		kd_buf_item_str(out, KDBUS_ITEM_TID_COMM, m->tid_comm);
 	if (mask & KDBUS_ATTACH_PID_COMM)
 		kd_buf_item_str(out, KDBUS_ITEM_PID_COMM, m->pid_comm);
-	if ((mask & KDBUS_ATTACH_EXE) && path_equal(&m->root, &viewer->root))
+	if ((mask & KDBUS_ATTACH_EXE) && kd_root_equal(&m->root, &viewer->root))
 		kd_buf_item_str(out, KDBUS_ITEM_EXE, m->exe);
 	if (mask & KDBUS_ATTACH_CMDLINE) {
 		void *p = kd_buf_item(out, KDBUS_ITEM_CMDLINE, m->cmdline_len);
