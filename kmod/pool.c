@@ -24,6 +24,7 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/uaccess.h>
+#include <linux/xarray.h>
 
 #include "pool.h"
 
@@ -31,7 +32,7 @@ struct kd_pool {
 	struct kref kref;
 	size_t size;
 	pgoff_t n_pages;
-	struct page **pages;		/* NULL until first touched */
+	struct xarray pages;		/* by index; absent until touched */
 
 	spinlock_t lock;		/* everything below */
 	struct list_head chunks;	/* struct kd_slice.link, by offset */
@@ -236,15 +237,10 @@ struct kd_pool *kd_pool_new(size_t size, const char *description)
 	pool->busy = RB_ROOT;
 	pool->size = size;
 	pool->n_pages = size >> PAGE_SHIFT;
-
-	/* huge sizes simply fail here: no warning for a user's request */
-	pool->pages = kvcalloc(pool->n_pages, sizeof(*pool->pages),
-			       GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	/* sparse: a pool of any size costs only the pages it uses */
+	xa_init(&pool->pages);
 	all = kd_chunk_alloc(pool);
-	if (!pool->pages || !all) {
-		if (all)
-			kd_chunk_free(all);
-		kvfree(pool->pages);
+	if (!all) {
 		kfree(pool);
 		return ERR_PTR(-ENOMEM);
 	}
@@ -258,17 +254,17 @@ static void kd_pool_release(struct kref *kref)
 {
 	struct kd_pool *pool = container_of(kref, struct kd_pool, kref);
 	struct kd_slice *c, *tmp;
-	pgoff_t i;
+	struct page *page;
+	unsigned long i;
 
 	list_for_each_entry_safe(c, tmp, &pool->chunks, link)
 		kd_chunk_free(c);
 	if (pool->spare)
 		kd_chunk_free(pool->spare);
 	/* put, not free: a page may still be pinned by someone (GUP) */
-	for (i = 0; i < pool->n_pages; i++)
-		if (pool->pages[i])
-			put_page(pool->pages[i]);
-	kvfree(pool->pages);
+	xa_for_each(&pool->pages, i, page)
+		put_page(page);
+	xa_destroy(&pool->pages);
 	kfree(pool);
 }
 
@@ -317,13 +313,13 @@ size_t kd_pool_accounted(struct kd_pool *pool)
 
 /*
  * The page at @idx, allocated (zeroed, charged to the current task) if
- * @create. Concurrent creators race with cmpxchg(); the loser frees its
+ * @create. Concurrent creators race with xa_cmpxchg(); the loser frees its
  * page and uses the winner's.
  */
 static struct page *kd_pool_page(struct kd_pool *pool, pgoff_t idx,
 				 bool create)
 {
-	struct page *page = READ_ONCE(pool->pages[idx]);
+	struct page *page = xa_load(&pool->pages, idx);
 	struct page *old;
 
 	if (page || !create)
@@ -331,10 +327,10 @@ static struct page *kd_pool_page(struct kd_pool *pool, pgoff_t idx,
 	page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 	if (!page)
 		return NULL;
-	old = cmpxchg(&pool->pages[idx], NULL, page);
+	old = xa_cmpxchg(&pool->pages, idx, NULL, page, GFP_KERNEL_ACCOUNT);
 	if (old) {
 		__free_page(page);
-		return old;
+		return xa_is_err(old) ? NULL : old;
 	}
 	return page;
 }

@@ -226,3 +226,19 @@ fn the_pool_survives_its_connection() {
         b"kept"
     );
 }
+
+/// Any multiple of the page size is a valid pool size (spec §4.3), and a
+/// pool costs only the pages its messages touch: a terabyte pool is made,
+/// mapped and used without the kernel trying to back it up front (which
+/// would run the VM out of memory).
+#[test]
+fn a_huge_pool_costs_only_what_it_uses() {
+    let bus = TestBus::new();
+    let big = TestBus::hello().pool_size(1 << 40).connect(bus.endpoint());
+    let big = big.expect("HELLO with a 1 TiB pool");
+    assert_eq!(big.pool_size(), 1 << 40);
+    let peer = bus.conn();
+    peer.send(&MessageBuilder::to_id(big.id()).payload(b"into a big pool"))
+        .unwrap();
+    assert_eq!(recv_msg(&big).payload_to_vec(), b"into a big pool");
+}
