@@ -864,10 +864,11 @@ fn racing_worker(
     };
     for _ in 0..CALLS_PER_ROUND {
         if rng.u16(..500) == 0 || conn.is_none() {
-            // close underneath whoever is sending to it, then replace it
-            conn = TestBus::hello().connect(&endpoint).ok();
-            if let Some(c) = &conn {
+            // close underneath whoever is sending to it, then replace it;
+            // once the bus is gone, the dead handle is kept and hit again
+            if let Ok(c) = TestBus::hello().connect(&endpoint) {
                 peers.lock().unwrap().push(c.id());
+                conn = Some(c);
             }
         }
         ctx.ids.truncate(2);
