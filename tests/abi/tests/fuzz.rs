@@ -655,6 +655,38 @@ fn setup(bus: &TestBus, nr: u32) -> Option<OwnedFd> {
     })
 }
 
+/// Offsets of received messages kept for FREE.
+const KEPT_OFFSETS: usize = 64;
+
+/// Counts the outcome of command `nr` (its argument was `b`), which must be
+/// 0 or a kdbus errno; a received message's offset is kept to FREE later.
+fn record(
+    r: &Result<(), Errno>,
+    nr: u32,
+    b: &Buf,
+    ctx: &mut Ctx,
+    outcomes: &mut std::collections::BTreeMap<String, usize>,
+    seed: u64,
+) {
+    let key = match r {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => {
+            assert!(
+                KDBUS_ERRNOS.contains(e),
+                "command {nr:#x} returned {e} (seed {seed})"
+            );
+            format!("{e}")
+        }
+    };
+    *outcomes.entry(key).or_default() += 1;
+    if nr == KDBUS_CMD_RECV && r.is_ok() {
+        if ctx.offsets.len() == KEPT_OFFSETS {
+            ctx.offsets.remove(0);
+        }
+        ctx.offsets.push(b.u64_at(40));
+    }
+}
+
 #[test]
 fn random_and_malformed_arguments() {
     let seed = std::env::var("KDBUS_FUZZ_SEED")
@@ -742,22 +774,7 @@ fn random_and_malformed_arguments() {
                 };
                 drop(msg);
                 calls += 1;
-                let key = match &r {
-                    Ok(()) => "ok".to_owned(),
-                    Err(e) => {
-                        assert!(
-                            KDBUS_ERRNOS.contains(e),
-                            "command {:#x} returned {e} (seed {seed})",
-                            c.nr
-                        );
-                        format!("{e}")
-                    }
-                };
-                *outcomes.entry(key).or_default() += 1;
-                // RECV results give offsets to FREE later
-                if c.nr == KDBUS_CMD_RECV && r.is_ok() {
-                    ctx.offsets.push(b.u64_at(40));
-                }
+                record(&r, c.nr, &b, &mut ctx, &mut outcomes, seed);
                 // a fuzzed BYEBYE or teardown may kill the connection
                 if conn.list(ListFlags::empty()).is_err() {
                     conn = bus.conn();
@@ -819,24 +836,7 @@ fn racing_call(
         fuzz_ioctl(fd, c.nr, &mut b, 0)
     };
     drop(msg);
-    let key = match &r {
-        Ok(()) => "ok".to_owned(),
-        Err(e) => {
-            assert!(
-                KDBUS_ERRNOS.contains(e),
-                "command {:#x} returned {e} (seed {seed})",
-                c.nr
-            );
-            format!("{e}")
-        }
-    };
-    *outcomes.entry(key).or_default() += 1;
-    if c.nr == KDBUS_CMD_RECV && r.is_ok() {
-        ctx.offsets.push(b.u64_at(40));
-        if ctx.offsets.len() > 64 {
-            ctx.offsets.remove(0);
-        }
-    }
+    record(&r, c.nr, &b, ctx, outcomes, seed);
 }
 
 /// One fuzzing thread of a round: random commands on its own connection,
