@@ -115,20 +115,24 @@ lint: $(CHECKPATCH)
 unit:
 	$(CARGO) test --workspace --exclude kdbus-abi-tests
 
-# kdbus.ko must build without a single warning, W=1 included.
+# kdbus.ko must build without a single warning, W=1 included: builds the
+# module in $(1) for kernel $(2), logging to $(3).
+build_w1 = $(MAKE) -C $(1) KVER=$(2) W=1 2>&1 | tee $(3); ! grep -E 'warning:|error:' $(3)
+
 kmod-check:
 	@mkdir -p build
 	$(MAKE) -C kmod KVER=$(KVER) clean >/dev/null
-	$(MAKE) -C kmod KVER=$(KVER) W=1 2>&1 | tee build/kmod-w1.log
-	@! grep -E 'warning:|error:' build/kmod-w1.log
+	$(call build_w1,kmod,$(KVER),build/kmod-w1.log)
+
+# The module's tracked sources, copied to $(1) (a path below the checkout).
+copy_kmod = git ls-files -z kmod | sed -z 's|^kmod/||' | (cd kmod && cpio -0pdm --quiet ../$(1))
 
 # The shipped dkms.conf builds the module, in a private dkms tree (nothing
 # is registered with the system's dkms).
 DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' kmod/dkms.conf)
 dkms-check:
 	rm -rf build/dkms && mkdir -p build/dkms/src build/dkms/tree
-	git ls-files -z kmod | sed -z 's|^kmod/||' | \
-		(cd kmod && cpio -0pdm --quiet ../build/dkms/src/kdbus-$(DKMS_VERSION))
+	$(call copy_kmod,build/dkms/src/kdbus-$(DKMS_VERSION))
 	dkms build --dkmstree $(CURDIR)/build/dkms/tree --sourcetree $(CURDIR)/build/dkms/src \
 		-m kdbus -v $(DKMS_VERSION) -k $(KVER)
 	test -f build/dkms/tree/kdbus/$(DKMS_VERSION)/$(KVER)/*/module/kdbus.ko
@@ -141,9 +145,8 @@ vmtest: kmod-check
 KMOD2 := build/kmod-$(KVER2)
 vmtest-second:
 	rm -rf $(KMOD2) && mkdir -p $(KMOD2)
-	git ls-files -z kmod | sed -z 's|^kmod/||' | (cd kmod && cpio -0pdm --quiet ../$(KMOD2))
-	$(MAKE) -C $(KMOD2) KVER=$(KVER2) W=1 2>&1 | tee build/kmod2-w1.log
-	@! grep -E 'warning:|error:' build/kmod2-w1.log
+	$(call copy_kmod,$(KMOD2))
+	$(call build_w1,$(KMOD2),$(KVER2),build/kmod2-w1.log)
 	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER2) --module $(KMOD2)/kdbus.ko abi
 
 # A million random ioctls from racing threads while connections and buses
