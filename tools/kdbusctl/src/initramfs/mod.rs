@@ -133,7 +133,8 @@ mod tests {
     fn inspect(bytes: &[u8]) -> (Findings, String) {
         let dir = std::env::temp_dir().join(format!("kdbusctl-initramfs-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("img-{}", fastrand_name(bytes)));
+        // tests run in parallel: one file per image
+        let path = dir.join(format!("img-{:x}", content_hash(bytes)));
         std::fs::write(&path, bytes).unwrap();
         let mut out = Vec::new();
         let r = run(&mut out, &path, false);
@@ -143,13 +144,11 @@ mod tests {
         (findings, String::from_utf8(out).unwrap())
     }
 
-    fn fastrand_name(bytes: &[u8]) -> String {
-        format!(
-            "{:x}",
-            bytes
-                .iter()
-                .fold(0u64, |h, &b| h.wrapping_mul(31) ^ b as u64)
-        )
+    fn content_hash(bytes: &[u8]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut h);
+        h.finish()
     }
 
     const SYSTEMD_WIRING: &[(&str, u32, &[u8])] = &[
