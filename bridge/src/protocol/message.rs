@@ -1,0 +1,593 @@
+//! D-Bus messages: framing (how long is the message at the front of a
+//! buffer?), the header and its fields, and building the messages the
+//! bridge itself sends. Marshalling is zvariant's; the layout of the
+//! fixed header and the field codes are the D-Bus specification's.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use zvariant::serialized::{Context, Data};
+use zvariant::{Endian, ObjectPath, Signature, Str, Structure, Type, Value};
+
+use super::ProtocolError;
+
+/// The fixed part of every header, including the length of the field
+/// array that follows it.
+pub const FIXED_HEADER_LEN: usize = 16;
+/// The specification's limit on a whole message.
+pub const MAX_MESSAGE_LEN: usize = 128 * 1024 * 1024;
+/// The specification's limit on an array (the header field array is one).
+const MAX_ARRAY_LEN: usize = 64 * 1024 * 1024;
+
+/// Message types (the second header byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    MethodCall = 1,
+    MethodReturn = 2,
+    Error = 3,
+    Signal = 4,
+}
+
+/// Header flags.
+pub const NO_REPLY_EXPECTED: u8 = 0x1;
+pub const NO_AUTO_START: u8 = 0x2;
+pub const ALLOW_INTERACTIVE_AUTHORIZATION: u8 = 0x4;
+
+mod field {
+    pub const PATH: u8 = 1;
+    pub const INTERFACE: u8 = 2;
+    pub const MEMBER: u8 = 3;
+    pub const ERROR_NAME: u8 = 4;
+    pub const REPLY_SERIAL: u8 = 5;
+    pub const DESTINATION: u8 = 6;
+    pub const SENDER: u8 = 7;
+    pub const SIGNATURE: u8 = 8;
+    pub const UNIX_FDS: u8 = 9;
+}
+
+fn align8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+fn endian_of(byte: u8) -> Result<Endian, ProtocolError> {
+    match byte {
+        b'l' => Ok(Endian::Little),
+        b'B' => Ok(Endian::Big),
+        other => Err(ProtocolError::Message(format!(
+            "byte order mark {other:#04x} is neither 'l' nor 'B'"
+        ))),
+    }
+}
+
+fn read_u32(endian: Endian, bytes: &[u8]) -> u32 {
+    let b: [u8; 4] = bytes[..4].try_into().expect("four bytes");
+    match endian {
+        Endian::Little => u32::from_le_bytes(b),
+        Endian::Big => u32::from_be_bytes(b),
+    }
+}
+
+/// The total length of the message starting at `buf[0]`, once its fixed
+/// header is there (`None` until then). Fails on anything that cannot be
+/// the start of a message or would exceed `max_len`.
+pub fn message_len(buf: &[u8], max_len: usize) -> Result<Option<usize>, ProtocolError> {
+    if buf.len() < FIXED_HEADER_LEN {
+        return Ok(None);
+    }
+    let endian = endian_of(buf[0])?;
+    if buf[3] != 1 {
+        return Err(ProtocolError::Message(format!(
+            "protocol version {} (only 1 exists)",
+            buf[3]
+        )));
+    }
+    let body_len = read_u32(endian, &buf[4..]) as usize;
+    let fields_len = read_u32(endian, &buf[12..]) as usize;
+    if fields_len > MAX_ARRAY_LEN {
+        return Err(ProtocolError::Message(format!(
+            "header field array of {fields_len} bytes"
+        )));
+    }
+    let total = align8(FIXED_HEADER_LEN + fields_len) + body_len;
+    if total > max_len.min(MAX_MESSAGE_LEN) {
+        return Err(ProtocolError::TooLarge {
+            len: total,
+            max: max_len.min(MAX_MESSAGE_LEN),
+        });
+    }
+    Ok(Some(total))
+}
+
+/// The header as marshalled: `(yyyyuua(yv))`.
+#[derive(Debug, Serialize, Deserialize, Type)]
+struct WireHeader<'a> {
+    endian: u8,
+    kind: u8,
+    flags: u8,
+    version: u8,
+    body_len: u32,
+    serial: u32,
+    #[serde(borrow)]
+    fields: Vec<(u8, Value<'a>)>,
+}
+
+/// The parsed header of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub endian: Endian,
+    pub kind: Kind,
+    pub flags: u8,
+    pub serial: u32,
+    pub path: Option<String>,
+    pub interface: Option<String>,
+    pub member: Option<String>,
+    pub error_name: Option<String>,
+    pub reply_serial: Option<u32>,
+    pub destination: Option<String>,
+    pub sender: Option<String>,
+    /// The body signature ("" for no body).
+    pub signature: String,
+    pub unix_fds: u32,
+}
+
+impl Header {
+    fn new(kind: Kind) -> Header {
+        Header {
+            endian: Endian::Little,
+            kind,
+            flags: 0,
+            serial: 0,
+            path: None,
+            interface: None,
+            member: None,
+            error_name: None,
+            reply_serial: None,
+            destination: None,
+            sender: None,
+            signature: String::new(),
+            unix_fds: 0,
+        }
+    }
+
+    pub fn expects_reply(&self) -> bool {
+        self.kind == Kind::MethodCall && self.flags & NO_REPLY_EXPECTED == 0
+    }
+
+    fn wire(&self, body_len: u32) -> WireHeader<'_> {
+        let mut fields: Vec<(u8, Value<'_>)> = Vec::with_capacity(8);
+        fn s(v: &Option<String>) -> Option<Value<'_>> {
+            v.as_deref().map(|s| Value::Str(Str::from(s)))
+        }
+        if let Some(path) = &self.path {
+            // Checked at parse time, or set from a valid path.
+            if let Ok(path) = ObjectPath::try_from(path.as_str()) {
+                fields.push((field::PATH, Value::ObjectPath(path)));
+            }
+        }
+        for (code, value) in [
+            (field::INTERFACE, s(&self.interface)),
+            (field::MEMBER, s(&self.member)),
+            (field::ERROR_NAME, s(&self.error_name)),
+            (field::REPLY_SERIAL, self.reply_serial.map(Value::U32)),
+            (field::DESTINATION, s(&self.destination)),
+            (field::SENDER, s(&self.sender)),
+        ] {
+            if let Some(value) = value {
+                fields.push((code, value));
+            }
+        }
+        if !self.signature.is_empty() {
+            if let Ok(sig) = Signature::try_from(self.signature.as_str()) {
+                fields.push((field::SIGNATURE, Value::Signature(sig)));
+            }
+        }
+        if self.unix_fds > 0 {
+            fields.push((field::UNIX_FDS, Value::U32(self.unix_fds)));
+        }
+        WireHeader {
+            endian: match self.endian {
+                Endian::Little => b'l',
+                Endian::Big => b'B',
+            },
+            kind: self.kind as u8,
+            flags: self.flags,
+            version: 1,
+            body_len,
+            serial: self.serial,
+            fields,
+        }
+    }
+
+    /// Marshals the header, padded to 8 so that the body can follow.
+    pub fn marshal(&self, body_len: usize) -> Result<Vec<u8>, ProtocolError> {
+        let body_len = u32::try_from(body_len)
+            .map_err(|_| ProtocolError::Message("body longer than 4 GiB".into()))?;
+        let ctxt = Context::new_dbus(self.endian, 0);
+        let data = zvariant::to_bytes(ctxt, &self.wire(body_len))
+            .map_err(|e| ProtocolError::Message(format!("cannot marshal header: {e}")))?;
+        let mut out = data.bytes().to_vec();
+        out.resize(align8(out.len()), 0);
+        Ok(out)
+    }
+}
+
+fn text(value: Value<'_>, what: &str) -> Result<String, ProtocolError> {
+    match value {
+        Value::Str(s) => Ok(s.to_string()),
+        Value::ObjectPath(p) => Ok(p.to_string()),
+        Value::Signature(s) => Ok(s.to_string_no_parens()),
+        other => Err(ProtocolError::Message(format!(
+            "header field {what} has the wrong type ({})",
+            other.value_signature()
+        ))),
+    }
+}
+
+fn number(value: Value<'_>, what: &str) -> Result<u32, ProtocolError> {
+    match value {
+        Value::U32(n) => Ok(n),
+        other => Err(ProtocolError::Message(format!(
+            "header field {what} has the wrong type ({})",
+            other.value_signature()
+        ))),
+    }
+}
+
+/// A complete message: its bytes as received (or built), the parsed
+/// header, and the fds that came with it.
+#[derive(Debug)]
+pub struct Message {
+    bytes: Vec<u8>,
+    header: Header,
+    body_offset: usize,
+    pub fds: Vec<OwnedFd>,
+}
+
+impl Message {
+    /// Parses one complete message (exactly [`message_len`] bytes).
+    pub fn parse(bytes: Vec<u8>) -> Result<Message, ProtocolError> {
+        let endian = endian_of(*bytes.first().unwrap_or(&0))?;
+        let ctxt = Context::new_dbus(endian, 0);
+        let data = Data::new(&bytes[..], ctxt);
+        let (wire, used): (WireHeader<'_>, usize) = data
+            .deserialize()
+            .map_err(|e| ProtocolError::Message(format!("malformed header: {e}")))?;
+        let body_offset = align8(used);
+        if body_offset + wire.body_len as usize != bytes.len() {
+            return Err(ProtocolError::Message(format!(
+                "header says {} body bytes, {} follow it",
+                wire.body_len,
+                bytes.len().saturating_sub(body_offset)
+            )));
+        }
+        let kind = match wire.kind {
+            1 => Kind::MethodCall,
+            2 => Kind::MethodReturn,
+            3 => Kind::Error,
+            4 => Kind::Signal,
+            other => return Err(ProtocolError::Message(format!("message type {other}"))),
+        };
+        if wire.serial == 0 {
+            return Err(ProtocolError::Message("serial 0".into()));
+        }
+        let mut header = Header::new(kind);
+        header.endian = endian;
+        header.flags = wire.flags;
+        header.serial = wire.serial;
+        for (code, value) in wire.fields {
+            match code {
+                field::PATH => header.path = Some(text(value, "PATH")?),
+                field::INTERFACE => header.interface = Some(text(value, "INTERFACE")?),
+                field::MEMBER => header.member = Some(text(value, "MEMBER")?),
+                field::ERROR_NAME => header.error_name = Some(text(value, "ERROR_NAME")?),
+                field::REPLY_SERIAL => header.reply_serial = Some(number(value, "REPLY_SERIAL")?),
+                field::DESTINATION => header.destination = Some(text(value, "DESTINATION")?),
+                field::SENDER => header.sender = Some(text(value, "SENDER")?),
+                field::SIGNATURE => header.signature = text(value, "SIGNATURE")?,
+                field::UNIX_FDS => header.unix_fds = number(value, "UNIX_FDS")?,
+                _ => {} // unknown fields are ignored, as the spec says
+            }
+        }
+        let missing = |what: &str| ProtocolError::Message(format!("{kind:?} without {what}"));
+        match kind {
+            Kind::MethodCall if header.path.is_none() => return Err(missing("PATH")),
+            Kind::MethodCall if header.member.is_none() => return Err(missing("MEMBER")),
+            Kind::Signal
+                if header.path.is_none()
+                    || header.interface.is_none()
+                    || header.member.is_none() =>
+            {
+                return Err(missing("PATH, INTERFACE and MEMBER"))
+            }
+            Kind::Error if header.error_name.is_none() => return Err(missing("ERROR_NAME")),
+            Kind::Error | Kind::MethodReturn if header.reply_serial.is_none() => {
+                return Err(missing("REPLY_SERIAL"))
+            }
+            _ => {}
+        }
+        Ok(Message {
+            bytes,
+            header,
+            body_offset,
+            fds: Vec::new(),
+        })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The whole message as marshalled.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.bytes[self.body_offset..]
+    }
+
+    pub fn into_parts(self) -> (Vec<u8>, Vec<OwnedFd>) {
+        (self.bytes, self.fds)
+    }
+
+    /// Rewrites the header with `edit` applied; the body bytes stay as
+    /// they are (same byte order, so nothing in them changes).
+    pub fn edit_header(&mut self, edit: impl FnOnce(&mut Header)) -> Result<(), ProtocolError> {
+        let mut header = self.header.clone();
+        edit(&mut header);
+        let body_len = self.bytes.len() - self.body_offset;
+        let mut bytes = header.marshal(body_len)?;
+        let body_offset = bytes.len();
+        bytes.extend_from_slice(&self.bytes[self.body_offset..]);
+        self.bytes = bytes;
+        self.header = header;
+        self.body_offset = body_offset;
+        Ok(())
+    }
+
+    /// The leading string-like arguments, for match rules (`argN`,
+    /// `argNpath`): the body decoded generically; `None` if it cannot be.
+    pub fn string_args(&self) -> Option<Vec<Arg>> {
+        if self.header.signature.is_empty() {
+            return Some(Vec::new());
+        }
+        let ctxt = Context::new_dbus(self.header.endian, 0);
+        let data = Data::new(self.body(), ctxt);
+        let signature = format!("({})", self.header.signature);
+        let (values, _): (Structure<'_>, usize) = data
+            .deserialize_for_dynamic_signature(signature.as_str())
+            .ok()?;
+        Some(
+            values
+                .fields()
+                .iter()
+                .map(|v| match v {
+                    Value::Str(s) => Arg::Str(s.to_string()),
+                    Value::ObjectPath(p) => Arg::Path(p.to_string()),
+                    _ => Arg::Other,
+                })
+                .collect(),
+        )
+    }
+
+    /// The body as `T` (a tuple of the arguments), checked against the
+    /// signature.
+    pub fn body_as<T>(&self) -> Result<T, ProtocolError>
+    where
+        T: DeserializeOwned + Type,
+    {
+        let want = T::SIGNATURE.to_string_no_parens();
+        if want != self.header.signature {
+            return Err(ProtocolError::Message(format!(
+                "arguments have signature \"{}\", expected \"{want}\"",
+                self.header.signature
+            )));
+        }
+        let ctxt = Context::new_dbus(self.header.endian, 0);
+        let data = Data::new(self.body(), ctxt);
+        data.deserialize_for_signature(T::SIGNATURE)
+            .map(|(v, _)| v)
+            .map_err(|e| ProtocolError::Message(format!("malformed arguments: {e}")))
+    }
+
+    /// Builds a message from a header and a body (a tuple of arguments, or
+    /// `()` for none). The serial, reply serial and addresses are the
+    /// caller's to set in `header`.
+    pub fn build<T: Serialize + Type>(
+        mut header: Header,
+        body: &T,
+    ) -> Result<Message, ProtocolError> {
+        let sig = T::SIGNATURE.to_string_no_parens();
+        let body_bytes = if sig.is_empty() {
+            Vec::new()
+        } else {
+            let ctxt = Context::new_dbus(header.endian, 0);
+            zvariant::to_bytes(ctxt, body)
+                .map_err(|e| ProtocolError::Message(format!("cannot marshal body: {e}")))?
+                .bytes()
+                .to_vec()
+        };
+        header.signature = sig;
+        let mut bytes = header.marshal(body_bytes.len())?;
+        let body_offset = bytes.len();
+        bytes.extend_from_slice(&body_bytes);
+        Ok(Message {
+            bytes,
+            header,
+            body_offset,
+            fds: Vec::new(),
+        })
+    }
+
+    /// A method return for `call` (addressed to the caller's unique name).
+    pub fn method_return<T: Serialize + Type>(
+        call: &Header,
+        body: &T,
+    ) -> Result<Message, ProtocolError> {
+        let mut header = Header::new(Kind::MethodReturn);
+        header.reply_serial = Some(call.serial);
+        header.destination = call.sender.clone();
+        Message::build(header, body)
+    }
+
+    /// An error reply to `call` with a human-readable message.
+    pub fn error(call: &Header, name: &str, text: &str) -> Result<Message, ProtocolError> {
+        let mut header = Header::new(Kind::Error);
+        header.reply_serial = Some(call.serial);
+        header.destination = call.sender.clone();
+        header.error_name = Some(name.to_owned());
+        Message::build(header, &(text,))
+    }
+
+    /// A signal.
+    pub fn signal<T: Serialize + Type>(
+        path: &str,
+        interface: &str,
+        member: &str,
+        body: &T,
+    ) -> Result<Message, ProtocolError> {
+        let mut header = Header::new(Kind::Signal);
+        header.path = Some(path.to_owned());
+        header.interface = Some(interface.to_owned());
+        header.member = Some(member.to_owned());
+        Message::build(header, body)
+    }
+
+    /// A method call (for tests and for the bridge's own calls).
+    pub fn method_call<T: Serialize + Type>(
+        destination: Option<&str>,
+        path: &str,
+        interface: Option<&str>,
+        member: &str,
+        body: &T,
+    ) -> Result<Message, ProtocolError> {
+        let mut header = Header::new(Kind::MethodCall);
+        header.destination = destination.map(str::to_owned);
+        header.path = Some(path.to_owned());
+        header.interface = interface.map(str::to_owned);
+        header.member = Some(member.to_owned());
+        Message::build(header, body)
+    }
+
+    /// Sets the serial (and sender) of a message the bridge built.
+    pub fn stamp(&mut self, serial: u32, sender: Option<&str>) -> Result<(), ProtocolError> {
+        self.edit_header(|h| {
+            h.serial = serial;
+            if let Some(sender) = sender {
+                h.sender = Some(sender.to_owned());
+            }
+        })
+    }
+}
+
+/// An argument as match rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    Str(String),
+    Path(String),
+    Other,
+}
+
+/// The arguments of a dictionary of variants (`a{sv}`), as the driver's
+/// `GetConnectionCredentials` returns them.
+pub type VariantDict<'a> = HashMap<&'a str, Value<'a>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(endian: Endian) -> Message {
+        let mut header = Header::new(Kind::MethodCall);
+        header.endian = endian;
+        header.serial = 7;
+        header.path = Some("/org/example/Obj".into());
+        header.interface = Some("org.example.Iface".into());
+        header.member = Some("Do".into());
+        header.destination = Some("org.example.Service".into());
+        Message::build(header, &("text", 42u32, vec!["a", "b"])).unwrap()
+    }
+
+    #[test]
+    fn round_trip_in_both_byte_orders() {
+        for endian in [Endian::Little, Endian::Big] {
+            let built = call(endian);
+            let bytes = built.bytes().to_vec();
+            assert_eq!(bytes[0], if endian == Endian::Little { b'l' } else { b'B' });
+            assert_eq!(
+                message_len(&bytes, MAX_MESSAGE_LEN).unwrap(),
+                Some(bytes.len())
+            );
+            let parsed = Message::parse(bytes).unwrap();
+            assert_eq!(parsed.header(), built.header());
+            assert_eq!(parsed.header().signature, "suas");
+            let (s, n, v): (String, u32, Vec<String>) = parsed.body_as().unwrap();
+            assert_eq!(
+                (s.as_str(), n, v),
+                ("text", 42, vec!["a".into(), "b".into()])
+            );
+            let args = parsed.string_args().unwrap();
+            assert_eq!(args, [Arg::Str("text".into()), Arg::Other, Arg::Other]);
+        }
+    }
+
+    #[test]
+    fn editing_the_header_keeps_the_body() {
+        let mut msg = Message::parse(call(Endian::Big).bytes().to_vec()).unwrap();
+        let body = msg.body().to_vec();
+        msg.edit_header(|h| h.sender = Some(":1.42".into()))
+            .unwrap();
+        let again = Message::parse(msg.bytes().to_vec()).unwrap();
+        assert_eq!(again.header().sender.as_deref(), Some(":1.42"));
+        assert_eq!(again.body(), &body[..]);
+    }
+
+    #[test]
+    fn framing_waits_for_the_fixed_header_and_enforces_limits() {
+        let bytes = call(Endian::Little).bytes().to_vec();
+        assert_eq!(message_len(&bytes[..15], MAX_MESSAGE_LEN).unwrap(), None);
+        assert!(matches!(
+            message_len(&bytes, 64),
+            Err(ProtocolError::TooLarge { .. })
+        ));
+        let mut bad = bytes.clone();
+        bad[0] = b'x';
+        assert!(message_len(&bad, MAX_MESSAGE_LEN).is_err());
+        let mut bad = bytes.clone();
+        bad[3] = 2;
+        assert!(message_len(&bad, MAX_MESSAGE_LEN).is_err());
+    }
+
+    #[test]
+    fn malformed_messages_are_refused() {
+        let good = call(Endian::Little).bytes().to_vec();
+        // Truncated body.
+        assert!(Message::parse(good[..good.len() - 1].to_vec()).is_err());
+        // Garbage after a valid fixed header.
+        let mut garbage = good[..16].to_vec();
+        garbage.extend(std::iter::repeat_n(0xffu8, 64));
+        assert!(Message::parse(garbage).is_err());
+        // A call without a member.
+        let mut header = Header::new(Kind::MethodCall);
+        header.serial = 1;
+        header.path = Some("/".into());
+        let msg = Message::build(header, &()).unwrap();
+        assert!(Message::parse(msg.bytes().to_vec()).is_err());
+    }
+
+    #[test]
+    fn replies_and_errors_address_the_caller() {
+        let mut call = call(Endian::Little);
+        call.stamp(9, Some(":1.5")).unwrap();
+        let reply = Message::method_return(call.header(), &("ok",)).unwrap();
+        assert_eq!(reply.header().reply_serial, Some(9));
+        assert_eq!(reply.header().destination.as_deref(), Some(":1.5"));
+        let err = Message::error(call.header(), "org.example.Error.Bad", "bad").unwrap();
+        assert_eq!(
+            err.header().error_name.as_deref(),
+            Some("org.example.Error.Bad")
+        );
+        assert_eq!(err.header().signature, "s");
+    }
+}
