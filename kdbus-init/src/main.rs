@@ -3,9 +3,14 @@
 //! carries the bus through initramfs → real root → shutdown root by
 //! re-executing the new root's binary with its state and handles.
 
+mod activation;
 mod activator;
 mod daemon;
+mod error;
+mod fds;
+mod launch;
 mod services;
+mod signals;
 mod state;
 
 use std::ffi::OsString;
@@ -23,6 +28,7 @@ use tracing::{error, warn, Level};
 
 use bootenv::status::{Status, StatusError, PID_FILE, STATUS_FILE};
 
+use crate::error::Error;
 use crate::state::Saved;
 
 #[derive(Parser)]
@@ -211,21 +217,15 @@ fn resume(args: RunArgs, fd: i32) -> ExitCode {
     let blob = (fd >= 0
         && rustix::io::fcntl_getfd(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }).is_ok())
     .then(|| unsafe { OwnedFd::from_raw_fd(fd) });
-    let saved: Result<Saved, String> = match blob {
-        None => Err(format!(
-            "the state fd {fd} handed over by the previous kdbus-init is missing"
-        )),
-        Some(blob) => bootenv::state::open::<Saved>(blob).map_err(|e| e.to_string()),
+    let saved: Result<Saved, Error> = match blob {
+        None => Err(Error::StateFdMissing(fd)),
+        Some(blob) => bootenv::state::open::<Saved>(blob).map_err(Error::from),
     };
     let saved = saved.and_then(|s| {
         if s.version == state::VERSION {
             Ok(s)
         } else {
-            Err(format!(
-                "the state blob has version {}, this kdbus-init reads {}",
-                s.version,
-                state::VERSION
-            ))
+            Err(Error::StateVersion(s.version))
         }
     });
     let (foreground, debug) = match &saved {
@@ -249,16 +249,16 @@ fn resume(args: RunArgs, fd: i32) -> ExitCode {
             log.flush();
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            // Returning would drop the bus handles: stay, holding them.
-            error!("cannot set up after the re-exec: {e}; holding the bus without serving it");
-            console(&format!(
-                "cannot set up after the re-exec: {e}; holding the bus without serving it"
-            ));
-            loop {
-                std::thread::sleep(Duration::from_secs(3600));
-            }
-        }
+        Err(e) => hold_forever(&format!("cannot set up after the re-exec: {e}")),
+    }
+}
+
+/// Returning would drop the bus handles: stay, holding them.
+fn hold_forever(why: &str) -> ExitCode {
+    error!("{why}; holding the bus without serving it");
+    console(&format!("{why}; holding the bus without serving it"));
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
     }
 }
 

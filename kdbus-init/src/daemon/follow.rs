@@ -1,0 +1,254 @@
+//! Following root changes: noticing that PID 1 (or our own binary) moved to
+//! another root, entering it, and re-executing that root's kdbus-init with
+//! the state and the handles.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bootenv::mounts;
+use bootenv::status::{Activation, Phase, RootKind};
+use tracing::{info, warn};
+
+use super::{pid, Daemon, DOMAIN};
+use crate::fds;
+use crate::state::monotonic_us;
+
+/// Where kdbus-init may be installed in a root.
+pub const BINARY_PATHS: [&str; 3] = [
+    "/usr/sbin/kdbus-init",
+    "/usr/bin/kdbus-init",
+    "/sbin/kdbus-init",
+];
+
+/// Which root are we in, given where we were before? An initramfs-like
+/// root after the real root, or one with the real root kept at /oldroot
+/// (systemd-shutdown's layout; our history may be lost), is the shutdown
+/// root.
+pub fn root_kind(previous: Option<RootKind>) -> RootKind {
+    let initrd_like = mounts::in_initramfs()
+        || (Path::new("/etc/initrd-release").exists() && Path::new("/shutdown").exists());
+    let oldroot = mounts::is_mount_point(Path::new("/oldroot")).unwrap_or(false);
+    match (initrd_like, previous) {
+        (true, Some(RootKind::RealRoot | RootKind::ShutdownRoot)) => RootKind::ShutdownRoot,
+        (true, _) if oldroot => RootKind::ShutdownRoot,
+        (true, _) => RootKind::Initramfs,
+        (false, _) => RootKind::RealRoot,
+    }
+}
+
+impl Daemon {
+    /// Settles into the current root: the bus mount is visible, service
+    /// files are read, the phase is recorded.
+    pub(super) fn enter_root(&mut self) {
+        self.ensure_domain_visible();
+        let exe = std::fs::read_link("/proc/self/exe")
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        self.history.phases.push(Phase {
+            root: self.root,
+            since_us: monotonic_us(),
+            pid: pid(),
+            exe: exe.clone(),
+            bus_id: self.bus.status.as_ref().and_then(|b| b.id.clone()),
+        });
+        info!(
+            root = self.root.as_str(),
+            exe = exe.as_str(),
+            bus_id = self
+                .bus
+                .status
+                .as_ref()
+                .and_then(|b| b.id.as_deref())
+                .unwrap_or("none"),
+            "running in the {}",
+            self.root.as_str()
+        );
+        self.settle();
+    }
+
+    /// Reads the service files and starts what was deferred.
+    pub(super) fn settle(&mut self) {
+        self.load_services();
+        // Deferred starts may work here.
+        for i in 0..self.activators.len() {
+            if matches!(
+                self.activators[i].state.activation,
+                Activation::Deferred { .. }
+            ) {
+                self.activate(i);
+            }
+        }
+        self.write_pid_file();
+        self.publish();
+    }
+
+    /// Makes /sys/fs/kdbus show our domain in this root: systemd-shutdown
+    /// binds /sys into the shutdown root without its submounts.
+    pub(super) fn ensure_domain_visible(&mut self) {
+        let Some(domain) = &self.bus.domain else {
+            return;
+        };
+        let target = Path::new(DOMAIN);
+        let shown = mounts::open_path(target)
+            .ok()
+            .filter(|fd| mounts::fs_type_fd(fd).ok() == Some(mounts::KDBUS_SUPER_MAGIC))
+            .and_then(|fd| mounts::same_file(&fd, domain).ok())
+            .unwrap_or(false);
+        if shown {
+            return;
+        }
+        match mounts::attach_clone(domain, target) {
+            Ok(()) => info!("re-attached the bus domain on {DOMAIN}"),
+            Err(e) => {
+                warn!("the bus domain is not visible on {DOMAIN} and cannot be attached there: {e}")
+            }
+        }
+    }
+
+    /// Has the root moved away from us? Returns the directory to follow
+    /// into (PID 1's root), or None when we are where PID 1 is and our
+    /// binary is this root's.
+    pub(super) fn root_change(&self) -> Option<OwnedFd> {
+        // Our root first, PID 1's second: a pivot_root between the two
+        // (which moves both) can then only make us see PID 1 ahead of us,
+        // never behind.
+        let ours = mounts::open_path(Path::new("/")).ok()?;
+        let pid1_root = rustix::fs::openat(
+            &self.watch.proc_dir,
+            "1/root",
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()?;
+        if !mounts::same_file(&pid1_root, &ours).unwrap_or(true) {
+            return Some(pid1_root);
+        }
+        // Same root, but is our binary still this root's? (systemd-shutdown
+        // pivots everyone into the shutdown root; our binary then lives
+        // under /oldroot.)
+        let exe = File::open("/proc/self/exe").ok()?;
+        let here = self.binary_here()?;
+        let here = File::open(here).ok()?;
+        if mounts::same_file(&exe, &here).unwrap_or(true) {
+            None
+        } else {
+            // "/" as it is now, after whatever moved us.
+            mounts::open_path(Path::new("/")).ok()
+        }
+    }
+
+    fn same_root(&self, fd: &OwnedFd) -> bool {
+        mounts::open_path(Path::new("/"))
+            .ok()
+            .and_then(|ours| mounts::same_file(&ours, fd).ok())
+            .unwrap_or(false)
+    }
+
+    fn binary_here(&self) -> Option<PathBuf> {
+        std::iter::once(self.exe_path.as_str())
+            .chain(BINARY_PATHS)
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+    }
+
+    /// The handles the next process image must inherit.
+    fn handles(&self) -> Vec<BorrowedFd<'_>> {
+        let mut keep: Vec<BorrowedFd> = Vec::new();
+        keep.extend(self.bus.owner.as_ref().map(|b| b.as_fd()));
+        keep.extend(self.bus.domain.as_ref().map(|f| f.as_fd()));
+        keep.extend(self.activators.iter().map(|a| a.conn.fd()));
+        keep.extend(self.bus.orphans.iter().map(|f| f.as_fd()));
+        keep
+    }
+
+    /// Moves into `root` and re-executes this root's kdbus-init with our
+    /// state. Returns only if that failed (we then go on as we are).
+    pub(super) fn follow(&mut self, mut root: OwnedFd) {
+        // The root may move on while we follow it (switch-root and a quick
+        // shutdown): enter until we are where PID 1 is.
+        for _ in 0..5 {
+            let entered = rustix::process::fchdir(&root)
+                .and_then(|_| rustix::process::chroot("."))
+                .and_then(|_| rustix::process::chdir("/"));
+            if let Err(e) = entered {
+                self.problem(format!(
+                    "cannot enter the new root: {e}; staying where we are"
+                ));
+                return;
+            }
+            match self.root_change() {
+                Some(next) if !self.same_root(&next) => root = next,
+                _ => break,
+            }
+        }
+        // The new image needs /proc to find its way; without it, wait for
+        // the next change rather than exec into a root we cannot run in.
+        if !Path::new("/proc/self/mountinfo").exists() {
+            warn!("the new root has no /proc yet: following later");
+            self.watch.follow_until = Some(Instant::now() + Duration::from_secs(3));
+            return;
+        }
+        // /dev may be a different mount now: reopen our kmsg handle.
+        self.log.reopen_kmsg();
+        let Some(binary) = self.binary_here() else {
+            self.problem(format!(
+                "the new root has no kdbus-init binary ({}): going on with the old one, \
+                 which keeps the previous root's files referenced",
+                BINARY_PATHS.join(", ")
+            ));
+            self.root = root_kind(Some(self.root));
+            self.enter_root();
+            return;
+        };
+        info!(binary = %binary.display(), "root changed: re-executing from the new root");
+        let saved = {
+            let mut s = self.saved();
+            s.log = self.log.save();
+            s
+        };
+        let blob = match bootenv::state::seal("kdbus-init-state", &saved) {
+            Ok(fd) => fd,
+            Err(e) => {
+                self.problem(format!(
+                    "cannot save the state for the re-exec: {e}; staying as we are"
+                ));
+                return;
+            }
+        };
+        let mut keep = self.handles();
+        keep.push(blob.as_fd());
+        for fd in &keep {
+            let _ = fds::clear_cloexec(*fd);
+        }
+        let mut args: Vec<OsString> = vec![
+            "run".into(),
+            "--state-fd".into(),
+            blob.as_raw_fd().to_string().into(),
+        ];
+        if self.opts.foreground {
+            args.push("--foreground".into());
+        }
+        if self.opts.debug {
+            args.push("--debug".into());
+        }
+        args.push("--services-dir".into());
+        args.push(self.opts.services_dir.clone().into());
+        let err = Command::new(&binary).arg0("@kdbus-init").args(&args).exec();
+        // Still here: the exec failed. Nothing is lost (saving the log
+        // state copied the waiting records, it did not take them); go on.
+        for fd in &keep {
+            fds::set_cloexec(*fd);
+        }
+        self.problem(format!(
+            "re-executing {} failed: {err}; going on with the running binary",
+            binary.display()
+        ));
+        self.root = root_kind(Some(self.root));
+        self.enter_root();
+    }
+}

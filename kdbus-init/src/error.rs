@@ -1,0 +1,69 @@
+//! kdbus-init's one error type: every failure says what went wrong and, where
+//! there is something to do about it, what.
+
+use std::io;
+
+use crate::daemon::{BUS_NAME, DOMAIN};
+use crate::state::VERSION;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "kdbus.ko is not available for kernel {kernel} (modprobe kdbus: {detail}): install it \
+         (`make install`) and rebuild the initramfs with `dracut --add kdbus`"
+    )]
+    ModuleMissing { kernel: String, detail: String },
+    #[error("cannot run modprobe to load kdbus.ko: {0}")]
+    Modprobe(#[source] io::Error),
+    #[error("mounting kdbusfs on {DOMAIN} failed: {0} (is kdbus.ko the project's module?)")]
+    Mount(#[source] io::Error),
+    #[error("cannot open {DOMAIN}: {0}")]
+    OpenDomain(#[source] io::Error),
+    #[error(
+        "creating the bus {BUS_NAME} failed: this kdbus.ko does not implement BUS_MAKE \
+         (ENOTTY); install a complete kdbus.ko"
+    )]
+    NoBusMake,
+    #[error("creating the bus {BUS_NAME} failed: {0}")]
+    BusMake(#[source] kdbus::Error),
+    /// /proc, the signal pipe: what every process image needs.
+    #[error("set-up failed: {0}")]
+    Setup(#[from] io::Error),
+    #[error("the state fd {0} handed over by the previous kdbus-init is missing")]
+    StateFdMissing(i32),
+    #[error(transparent)]
+    StateBlob(#[from] bootenv::state::StateError),
+    #[error("the state blob has version {0}, this kdbus-init reads {VERSION}")]
+    StateVersion(u32),
+    #[error("cannot register an activator for {name} ({file}): {source}")]
+    Activator {
+        name: String,
+        file: String,
+        #[source]
+        source: kdbus::Error,
+    },
+    #[error("cannot take over {what}: {source}")]
+    TakeOver {
+        what: String,
+        #[source]
+        source: kdbus::Error,
+    },
+    #[error("cannot duplicate {what}: {source}")]
+    Dup {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot run systemctl: {0}")]
+    Systemctl(#[source] io::Error),
+    #[error("User={0} does not exist in this root")]
+    UnknownUser(String),
+    #[error("cannot execute {cmd}: {source}")]
+    Exec {
+        cmd: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
