@@ -8,4 +8,5 @@
 //! - `launcher`: sockets, one thread per client, and its event loop.
 
 pub mod bus;
+pub mod launcher;
 pub mod protocol;

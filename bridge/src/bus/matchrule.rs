@@ -310,10 +310,14 @@ impl MatchRule {
         })
     }
 
-    /// Could this rule match signals the driver sends (NameOwnerChanged,
-    /// NameAcquired, NameLost)?
-    pub fn may_match_driver_signals(&self) -> bool {
+    /// Could this rule match the driver's NameOwnerChanged? (NameAcquired
+    /// and NameLost are addressed to their receiver and need no rule.)
+    pub fn may_match_name_owner_changed(&self) -> bool {
         self.kind.is_none_or(|k| k == Kind::Signal)
+            && self
+                .member
+                .as_deref()
+                .is_none_or(|m| m == "NameOwnerChanged")
             && self
                 .sender
                 .as_deref()

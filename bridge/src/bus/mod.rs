@@ -1,5 +1,12 @@
 //! The bus logic: what the bridge does with messages, independent of how
-//! bytes reach it.
+//! bytes reach it. [`Peer`] is one client's side of the bus.
 
 pub mod bloom;
+mod driver;
+pub mod errors;
+mod forward;
 pub mod matchrule;
+mod names;
+pub mod peer;
+
+pub use peer::{BusConfig, ClientCreds, Peer, PeerError};

@@ -7,9 +7,11 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use zvariant::serialized::{Context, Data};
-use zvariant::{Endian, ObjectPath, Signature, Str, Structure, Type, Value};
+use zvariant::{Endian, Structure, Type, Value};
+
+use super::header::{self, FieldValue};
 
 use super::ProtocolError;
 
@@ -100,19 +102,6 @@ pub fn message_len(buf: &[u8], max_len: usize) -> Result<Option<usize>, Protocol
     Ok(Some(total))
 }
 
-/// The header as marshalled: `(yyyyuua(yv))`.
-#[derive(Debug, Serialize, Deserialize, Type)]
-struct WireHeader<'a> {
-    endian: u8,
-    kind: u8,
-    flags: u8,
-    version: u8,
-    body_len: u32,
-    serial: u32,
-    #[serde(borrow)]
-    fields: Vec<(u8, Value<'a>)>,
-}
-
 /// The parsed header of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
@@ -133,7 +122,7 @@ pub struct Header {
 }
 
 impl Header {
-    fn new(kind: Kind) -> Header {
+    pub fn new(kind: Kind) -> Header {
         Header {
             endian: Endian::Little,
             kind,
@@ -155,82 +144,66 @@ impl Header {
         self.kind == Kind::MethodCall && self.flags & NO_REPLY_EXPECTED == 0
     }
 
-    fn wire(&self, body_len: u32) -> WireHeader<'_> {
-        let mut fields: Vec<(u8, Value<'_>)> = Vec::with_capacity(8);
-        fn s(v: &Option<String>) -> Option<Value<'_>> {
-            v.as_deref().map(|s| Value::Str(Str::from(s)))
+    /// Marshals the header, padded to 8 so that the body can follow.
+    pub fn marshal(&self, body_len: usize) -> Result<Vec<u8>, ProtocolError> {
+        let body_len = u32::try_from(body_len)
+            .map_err(|_| ProtocolError::Message("body longer than 4 GiB".into()))?;
+        if self.signature.len() > 255 {
+            return Err(ProtocolError::Message("signature longer than 255".into()));
         }
-        if let Some(path) = &self.path {
-            // Checked at parse time, or set from a valid path.
-            if let Ok(path) = ObjectPath::try_from(path.as_str()) {
-                fields.push((field::PATH, Value::ObjectPath(path)));
-            }
-        }
+        let text = |kind: u8, v: &Option<String>| v.clone().map(|v| FieldValue::Text(kind, v));
+        let mut fields = Vec::with_capacity(9);
         for (code, value) in [
-            (field::INTERFACE, s(&self.interface)),
-            (field::MEMBER, s(&self.member)),
-            (field::ERROR_NAME, s(&self.error_name)),
-            (field::REPLY_SERIAL, self.reply_serial.map(Value::U32)),
-            (field::DESTINATION, s(&self.destination)),
-            (field::SENDER, s(&self.sender)),
+            (field::PATH, text(b'o', &self.path)),
+            (field::INTERFACE, text(b's', &self.interface)),
+            (field::MEMBER, text(b's', &self.member)),
+            (field::ERROR_NAME, text(b's', &self.error_name)),
+            (field::REPLY_SERIAL, self.reply_serial.map(FieldValue::U32)),
+            (field::DESTINATION, text(b's', &self.destination)),
+            (field::SENDER, text(b's', &self.sender)),
+            (
+                field::SIGNATURE,
+                (!self.signature.is_empty())
+                    .then(|| FieldValue::Text(b'g', self.signature.clone())),
+            ),
+            (
+                field::UNIX_FDS,
+                (self.unix_fds > 0).then_some(FieldValue::U32(self.unix_fds)),
+            ),
         ] {
             if let Some(value) = value {
                 fields.push((code, value));
             }
         }
-        if !self.signature.is_empty() {
-            if let Ok(sig) = Signature::try_from(self.signature.as_str()) {
-                fields.push((field::SIGNATURE, Value::Signature(sig)));
-            }
-        }
-        if self.unix_fds > 0 {
-            fields.push((field::UNIX_FDS, Value::U32(self.unix_fds)));
-        }
-        WireHeader {
-            endian: match self.endian {
-                Endian::Little => b'l',
-                Endian::Big => b'B',
-            },
-            kind: self.kind as u8,
-            flags: self.flags,
-            version: 1,
+        let mark = match self.endian {
+            Endian::Little => b'l',
+            Endian::Big => b'B',
+        };
+        Ok(header::write(
+            [mark, self.kind as u8, self.flags, 1],
             body_len,
-            serial: self.serial,
-            fields,
-        }
-    }
-
-    /// Marshals the header, padded to 8 so that the body can follow.
-    pub fn marshal(&self, body_len: usize) -> Result<Vec<u8>, ProtocolError> {
-        let body_len = u32::try_from(body_len)
-            .map_err(|_| ProtocolError::Message("body longer than 4 GiB".into()))?;
-        let ctxt = Context::new_dbus(self.endian, 0);
-        let data = zvariant::to_bytes(ctxt, &self.wire(body_len))
-            .map_err(|e| ProtocolError::Message(format!("cannot marshal header: {e}")))?;
-        let mut out = data.bytes().to_vec();
-        out.resize(align8(out.len()), 0);
-        Ok(out)
+            self.serial,
+            self.endian,
+            &fields,
+        ))
     }
 }
 
-fn text(value: Value<'_>, what: &str) -> Result<String, ProtocolError> {
+fn text(value: FieldValue, kind: u8, what: &str) -> Result<String, ProtocolError> {
     match value {
-        Value::Str(s) => Ok(s.to_string()),
-        Value::ObjectPath(p) => Ok(p.to_string()),
-        Value::Signature(s) => Ok(s.to_string_no_parens()),
-        other => Err(ProtocolError::Message(format!(
-            "header field {what} has the wrong type ({})",
-            other.value_signature()
+        FieldValue::Text(k, s) if k == kind => Ok(s),
+        _ => Err(ProtocolError::Message(format!(
+            "header field {what} is not of type '{}'",
+            kind as char
         ))),
     }
 }
 
-fn number(value: Value<'_>, what: &str) -> Result<u32, ProtocolError> {
+fn number(value: FieldValue, what: &str) -> Result<u32, ProtocolError> {
     match value {
-        Value::U32(n) => Ok(n),
-        other => Err(ProtocolError::Message(format!(
-            "header field {what} has the wrong type ({})",
-            other.value_signature()
+        FieldValue::U32(n) => Ok(n),
+        _ => Err(ProtocolError::Message(format!(
+            "header field {what} is not of type 'u'"
         ))),
     }
 }
@@ -248,44 +221,44 @@ pub struct Message {
 impl Message {
     /// Parses one complete message (exactly [`message_len`] bytes).
     pub fn parse(bytes: Vec<u8>) -> Result<Message, ProtocolError> {
-        let endian = endian_of(*bytes.first().unwrap_or(&0))?;
-        let ctxt = Context::new_dbus(endian, 0);
-        let data = Data::new(&bytes[..], ctxt);
-        let (wire, used): (WireHeader<'_>, usize) = data
-            .deserialize()
-            .map_err(|e| ProtocolError::Message(format!("malformed header: {e}")))?;
-        let body_offset = align8(used);
-        if body_offset + wire.body_len as usize != bytes.len() {
+        if bytes.len() < FIXED_HEADER_LEN {
+            return Err(ProtocolError::Message("shorter than a header".into()));
+        }
+        let endian = endian_of(bytes[0])?;
+        let body_len = read_u32(endian, &bytes[4..]) as usize;
+        let serial = read_u32(endian, &bytes[8..]);
+        let fields_len = read_u32(endian, &bytes[12..]) as usize;
+        let body_offset = align8(FIXED_HEADER_LEN + fields_len);
+        if body_offset.checked_add(body_len) != Some(bytes.len()) {
             return Err(ProtocolError::Message(format!(
-                "header says {} body bytes, {} follow it",
-                wire.body_len,
+                "header says {body_len} body bytes, {} follow it",
                 bytes.len().saturating_sub(body_offset)
             )));
         }
-        let kind = match wire.kind {
+        let kind = match bytes[1] {
             1 => Kind::MethodCall,
             2 => Kind::MethodReturn,
             3 => Kind::Error,
             4 => Kind::Signal,
             other => return Err(ProtocolError::Message(format!("message type {other}"))),
         };
-        if wire.serial == 0 {
+        if serial == 0 {
             return Err(ProtocolError::Message("serial 0".into()));
         }
         let mut header = Header::new(kind);
         header.endian = endian;
-        header.flags = wire.flags;
-        header.serial = wire.serial;
-        for (code, value) in wire.fields {
+        header.flags = bytes[2];
+        header.serial = serial;
+        for (code, value) in header::read_fields(&bytes, endian, fields_len)? {
             match code {
-                field::PATH => header.path = Some(text(value, "PATH")?),
-                field::INTERFACE => header.interface = Some(text(value, "INTERFACE")?),
-                field::MEMBER => header.member = Some(text(value, "MEMBER")?),
-                field::ERROR_NAME => header.error_name = Some(text(value, "ERROR_NAME")?),
+                field::PATH => header.path = Some(text(value, b'o', "PATH")?),
+                field::INTERFACE => header.interface = Some(text(value, b's', "INTERFACE")?),
+                field::MEMBER => header.member = Some(text(value, b's', "MEMBER")?),
+                field::ERROR_NAME => header.error_name = Some(text(value, b's', "ERROR_NAME")?),
                 field::REPLY_SERIAL => header.reply_serial = Some(number(value, "REPLY_SERIAL")?),
-                field::DESTINATION => header.destination = Some(text(value, "DESTINATION")?),
-                field::SENDER => header.sender = Some(text(value, "SENDER")?),
-                field::SIGNATURE => header.signature = text(value, "SIGNATURE")?,
+                field::DESTINATION => header.destination = Some(text(value, b's', "DESTINATION")?),
+                field::SENDER => header.sender = Some(text(value, b's', "SENDER")?),
+                field::SIGNATURE => header.signature = text(value, b'g', "SIGNATURE")?,
                 field::UNIX_FDS => header.unix_fds = number(value, "UNIX_FDS")?,
                 _ => {} // unknown fields are ignored, as the spec says
             }
@@ -530,6 +503,44 @@ mod tests {
             let args = parsed.string_args().unwrap();
             assert_eq!(args, [Arg::Str("text".into()), Arg::Other, Arg::Other]);
         }
+    }
+
+    #[test]
+    fn body_signatures_keep_their_shape() {
+        // Two arguments and one structure argument are different bodies.
+        let mut two = Message::signal("/", "a.b", "M", &("x", "y")).unwrap();
+        let mut one = Message::signal("/", "a.b", "M", &(("x", "y"),)).unwrap();
+        two.stamp(1, None).unwrap();
+        one.stamp(1, None).unwrap();
+        for (msg, sig) in [(two, "ss"), (one, "(ss)")] {
+            let parsed = Message::parse(msg.bytes().to_vec()).unwrap();
+            assert_eq!(parsed.header().signature, sig);
+            assert_eq!(
+                parsed.string_args().unwrap().len(),
+                if sig == "ss" { 2 } else { 1 }
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_header_fields_are_skipped() {
+        // A field of code 200 holding an `ai` between two known fields.
+        let mut known = Message::signal("/p", "a.b", "M", &("x",)).unwrap();
+        known.stamp(1, None).unwrap();
+        let mut bytes = known.bytes()[..16].to_vec();
+        let fields_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        let mut fields = known.bytes()[16..16 + fields_len].to_vec();
+        fields.resize(fields.len().div_ceil(8) * 8, 0);
+        fields.extend_from_slice(&[
+            200, 2, b'a', b'i', 0, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0,
+        ]);
+        bytes[12..16].copy_from_slice(&(fields.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&fields);
+        bytes.resize(bytes.len().div_ceil(8) * 8, 0);
+        bytes.extend_from_slice(known.body());
+        let parsed = Message::parse(bytes).unwrap();
+        assert_eq!(parsed.header(), known.header());
+        assert_eq!(parsed.string_args().unwrap(), [Arg::Str("x".into())]);
     }
 
     #[test]

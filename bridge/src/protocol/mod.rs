@@ -2,6 +2,7 @@
 //! authentication conversation and messages.
 
 pub mod auth;
+mod header;
 pub mod message;
 
 pub use message::{Header, Kind, Message};

@@ -170,16 +170,16 @@ fn is_test_of(exe: &std::path::Path, name: &str) -> bool {
         .is_some_and(|(stem, _)| stem == name)
 }
 
-/// Builds the ABI test suite (and kdbus-init, which one of its tests runs)
-/// and returns its test executables.
+/// Builds the ABI test suite (and kdbus-init and kdbus-bridge, which its
+/// tests run) and returns its test executables.
 fn abi_test_binaries(root: &std::path::Path) -> Result<Vec<PathBuf>> {
     let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
-        .args(["build", "-q", "-p", "kdbus-init"])
+        .args(["build", "-q", "-p", "kdbus-init", "-p", "kdbus-bridge"])
         .status()
-        .context("run cargo to build kdbus-init")?;
+        .context("run cargo to build kdbus-init and kdbus-bridge")?;
     if !built.success() {
-        bail!("building kdbus-init for the ABI tests failed");
+        bail!("building kdbus-init and kdbus-bridge for the ABI tests failed");
     }
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)

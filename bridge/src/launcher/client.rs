@@ -1,0 +1,344 @@
+//! One client's connection: reading and writing its socket, and its event
+//! loop over the socket and its kdbus connection. Each client runs on its
+//! own thread, so a client that stalls, floods or misbehaves only ever
+//! blocks itself.
+
+use std::collections::VecDeque;
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::net::{
+    recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
+use tracing::{debug, info};
+
+use crate::bus::{BusConfig, ClientCreds, Peer, PeerError};
+use crate::protocol::auth::Auth;
+use crate::protocol::message::message_len;
+use crate::protocol::{Message, ProtocolError};
+
+/// Limits on what one client may cost.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest message accepted from the client.
+    pub max_message: usize,
+    /// Most fds per message (as in dbus-daemon's configuration).
+    pub max_fds: usize,
+    /// Bytes queued for the client before the bridge stops taking its
+    /// messages off kdbus (the kernel's quotas then push back on senders).
+    pub max_pending_out: usize,
+    /// Time allowed to authenticate.
+    pub auth_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message: 32 * 1024 * 1024,
+            max_fds: 16,
+            max_pending_out: 8 * 1024 * 1024,
+            auth_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Messages taken from kdbus per loop turn, so that reading the client
+/// keeps its turn under a flood.
+const BUS_BATCH: usize = 64;
+const READ_CHUNK: usize = 64 * 1024;
+
+struct Outgoing {
+    bytes: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    sent: usize,
+}
+
+/// The socket side of one client.
+struct Wire {
+    stream: UnixStream,
+    input: Vec<u8>,
+    fds_in: VecDeque<OwnedFd>,
+    output: VecDeque<Outgoing>,
+    pending_out: usize,
+    closed: bool,
+}
+
+impl Wire {
+    /// Reads what is there (`closed` is set at the end of the stream).
+    fn read(&mut self, limits: &Limits) -> Result<(), ProtocolError> {
+        let start = self.input.len();
+        self.input.resize(start + READ_CHUNK, 0);
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(64))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let result = recvmsg(
+            &self.stream,
+            &mut [IoSliceMut::new(&mut self.input[start..])],
+            &mut control,
+            RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC,
+        );
+        let n = match result {
+            Ok(r) if r.bytes == 0 => {
+                self.closed = true;
+                0
+            }
+            Ok(r) => r.bytes,
+            Err(Errno::AGAIN | Errno::INTR) => 0,
+            Err(_) => {
+                self.closed = true;
+                0
+            }
+        };
+        self.input.truncate(start + n);
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(fds) = message {
+                self.fds_in.extend(fds);
+            }
+        }
+        if self.fds_in.len() > limits.max_fds * 4 {
+            return Err(ProtocolError::Message(format!(
+                "{} file descriptors sent ahead of their messages",
+                self.fds_in.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The next complete message in the input, with its fds.
+    fn next_message(&mut self, limits: &Limits) -> Result<Option<Message>, ProtocolError> {
+        let Some(len) = message_len(&self.input, limits.max_message)? else {
+            return Ok(None);
+        };
+        if self.input.len() < len {
+            return Ok(None);
+        }
+        let rest = self.input.split_off(len);
+        let bytes = std::mem::replace(&mut self.input, rest);
+        let mut msg = Message::parse(bytes)?;
+        let n = msg.header().unix_fds as usize;
+        if n > limits.max_fds {
+            return Err(ProtocolError::Message(format!(
+                "{n} file descriptors in one message (at most {})",
+                limits.max_fds
+            )));
+        }
+        if n > self.fds_in.len() {
+            return Err(ProtocolError::Message(format!(
+                "the message announces {n} file descriptors, {} arrived",
+                self.fds_in.len()
+            )));
+        }
+        msg.fds = self.fds_in.drain(..n).collect();
+        Ok(Some(msg))
+    }
+
+    fn queue(&mut self, msg: Message) {
+        let (bytes, fds) = msg.into_parts();
+        self.pending_out += bytes.len();
+        self.output.push_back(Outgoing {
+            bytes,
+            fds,
+            sent: 0,
+        });
+    }
+
+    /// Writes as much as the socket takes.
+    fn flush(&mut self) {
+        while let Some(front) = self.output.front_mut() {
+            let fds: Vec<BorrowedFd<'_>> = if front.sent == 0 {
+                front.fds.iter().map(|fd| fd.as_fd()).collect()
+            } else {
+                Vec::new()
+            };
+            let mut space =
+                vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(fds.len().max(1)))];
+            let mut control = SendAncillaryBuffer::new(&mut space);
+            if !fds.is_empty() {
+                control.push(SendAncillaryMessage::ScmRights(&fds));
+            }
+            let result = sendmsg(
+                &self.stream,
+                &[IoSlice::new(&front.bytes[front.sent..])],
+                &mut control,
+                SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+            );
+            match result {
+                Ok(n) => {
+                    front.sent += n;
+                    if front.sent == front.bytes.len() {
+                        self.pending_out -= front.bytes.len();
+                        self.output.pop_front();
+                    } else {
+                        return;
+                    }
+                }
+                Err(Errno::AGAIN) => return,
+                Err(Errno::INTR) => continue,
+                Err(_) => {
+                    self.closed = true;
+                    self.output.clear();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Serves one client until it goes away or breaks the protocol.
+pub fn serve(stream: UnixStream, config: Arc<BusConfig>, limits: Arc<Limits>) {
+    let creds = match rustix::net::sockopt::socket_peercred(&stream) {
+        Ok(c) => ClientCreds {
+            uid: c.uid.as_raw(),
+            gid: c.gid.as_raw(),
+            pid: c.pid.as_raw_nonzero().get() as u32,
+        },
+        Err(e) => {
+            debug!("cannot read the credentials of a new client: {e}");
+            return;
+        }
+    };
+    let mut wire = Wire {
+        stream,
+        input: Vec::new(),
+        fds_in: VecDeque::new(),
+        output: VecDeque::new(),
+        pending_out: 0,
+        closed: false,
+    };
+    match run(&mut wire, &config, &limits, creds) {
+        Ok(name) => debug!(client = %name, pid = creds.pid, "client left"),
+        Err((name, err)) => {
+            info!(client = %name, pid = creds.pid, uid = creds.uid, "client disconnected: {err}")
+        }
+    }
+}
+
+type ClientResult = Result<String, (String, PeerError)>;
+
+fn run(
+    wire: &mut Wire,
+    config: &Arc<BusConfig>,
+    limits: &Limits,
+    creds: ClientCreds,
+) -> ClientResult {
+    let fds_allowed = true;
+    let mut auth = Auth::new(creds.uid, config.bus_id.clone(), fds_allowed);
+    let deadline = Instant::now() + limits.auth_timeout;
+    let anonymous = |e: PeerError| (format!("pid {}", creds.pid), e);
+    while !auth.is_done() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(anonymous(PeerError::Refused(
+                "authentication timed out".into(),
+            )));
+        }
+        wait(wire, None, Some(left));
+        wire.read(limits).map_err(|e| anonymous(e.into()))?;
+        let progress = auth
+            .feed(&mut wire.input)
+            .map_err(|e| anonymous(e.into()))?;
+        if !progress.reply.is_empty() {
+            wire.stream_write_all(&progress.reply);
+        }
+        if wire.closed {
+            return Ok(format!("pid {} (before authenticating)", creds.pid));
+        }
+    }
+    let mut peer = Peer::new(config.clone(), creds, auth.fds_agreed());
+    let mut out = Vec::new();
+    loop {
+        // Messages already buffered (they may have come with BEGIN).
+        while let Some(msg) = wire
+            .next_message(limits)
+            .map_err(|e| named(&peer, e.into()))?
+        {
+            peer.on_client_message(msg, &mut out)
+                .map_err(|e| named(&peer, e))?;
+            for msg in out.drain(..) {
+                wire.queue(msg);
+            }
+        }
+        if peer.bus_fd().is_some() {
+            for _ in 0..BUS_BATCH {
+                if wire.pending_out >= limits.max_pending_out {
+                    break;
+                }
+                if !peer.on_bus_message(&mut out).map_err(|e| named(&peer, e))? {
+                    break;
+                }
+                for msg in out.drain(..) {
+                    wire.queue(msg);
+                }
+            }
+        }
+        wire.flush();
+        if wire.closed {
+            return Ok(name_of(&peer));
+        }
+        let want_bus = wire.pending_out < limits.max_pending_out;
+        let (socket_ready, _) = wait(wire, peer.bus_fd().filter(|_| want_bus), None);
+        if socket_ready {
+            wire.read(limits).map_err(|e| named(&peer, e.into()))?;
+            if wire.closed && wire.input.is_empty() {
+                return Ok(name_of(&peer));
+            }
+        }
+    }
+}
+
+fn name_of(peer: &Peer) -> String {
+    if peer.unique_name().is_empty() {
+        "(not registered)".into()
+    } else {
+        peer.unique_name().to_owned()
+    }
+}
+
+fn named(peer: &Peer, e: PeerError) -> (String, PeerError) {
+    (name_of(peer), e)
+}
+
+/// Waits for the socket (readable, or writable while output is pending)
+/// and the kdbus connection. Returns (socket readable, bus readable).
+fn wait(wire: &Wire, bus: Option<BorrowedFd<'_>>, timeout: Option<Duration>) -> (bool, bool) {
+    let mut socket_flags = PollFlags::IN;
+    if !wire.output.is_empty() {
+        socket_flags |= PollFlags::OUT;
+    }
+    let mut fds = vec![PollFd::new(&wire.stream, socket_flags)];
+    if let Some(bus) = bus {
+        fds.push(PollFd::from_borrowed_fd(bus, PollFlags::IN));
+    }
+    let timeout = timeout.map(|t| Timespec {
+        tv_sec: t.as_secs() as i64,
+        tv_nsec: t.subsec_nanos().into(),
+    });
+    match poll(&mut fds, timeout.as_ref()) {
+        Ok(_) => {}
+        Err(_) => return (false, false),
+    }
+    let socket = fds[0]
+        .revents()
+        .intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR);
+    let bus = fds.get(1).is_some_and(|f| !f.revents().is_empty());
+    (socket, bus)
+}
+
+impl Wire {
+    /// Authentication replies are short: queue them as raw bytes.
+    fn stream_write_all(&mut self, bytes: &[u8]) {
+        self.pending_out += bytes.len();
+        self.output.push_back(Outgoing {
+            bytes: bytes.to_vec(),
+            fds: Vec::new(),
+            sent: 0,
+        });
+        self.flush();
+    }
+}

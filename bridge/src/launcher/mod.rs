@@ -1,0 +1,6 @@
+//! Sockets and threads: the listening socket and each client's event loop.
+
+pub mod client;
+pub mod listener;
+
+pub use client::Limits;
