@@ -26,7 +26,8 @@ APT_PACKAGES := linux-image-amd64 linux-headers-amd64 linux-source-6.1 \
 	linux-image-6.12-amd64 linux-headers-6.12-amd64 \
 	qemu-system-x86 dracut-core busybox-static cpio kmod e2fsprogs \
 	mmdebstrap zstd gcc make python3-venv dkms \
-	dbus-daemon libdbus-1-dev pkg-config
+	dbus-daemon libdbus-1-dev pkg-config \
+	dbus-bin libglib2.0-bin python3-dbus python3-gi systemd
 VENV := .venv
 VNG := $(VENV)/bin/vng
 LINUX_SRC := build/linux-source
