@@ -2,7 +2,8 @@
 #
 #   make deps      install what building and testing need (idempotent)
 #   make           build kdbus.ko and the binaries
-#   make install   install module, binaries and the dracut module (DESTDIR=)
+#   make install   install module, binaries, the dracut module and the
+#                  initramfs-tools hook and scripts (DESTDIR=)
 #   make test      everything CI runs: lint, unit tests, VM tests
 #   make bench     the benchmarks in a VM (release build), figures as a table
 #   make demo      the main job: show the bus across a whole VM boot
@@ -24,7 +25,7 @@ KVER2 ?= $(call newest_kver,6.12.)
 # Debian packages the build and the VM tests need.
 APT_PACKAGES := linux-image-amd64 linux-headers-amd64 linux-source-6.1 \
 	linux-image-6.12-amd64 linux-headers-6.12-amd64 \
-	qemu-system-x86 dracut-core busybox-static cpio kmod e2fsprogs \
+	qemu-system-x86 dracut-core initramfs-tools-core busybox-static cpio kmod e2fsprogs \
 	mmdebstrap zstd gcc make python3-venv dkms \
 	dbus-daemon libdbus-1-dev pkg-config \
 	dbus-bin libglib2.0-bin python3-dbus python3-gi systemd
@@ -96,6 +97,12 @@ install: all initramfs-bins
 	install -d $(DESTDIR)$(PREFIX)/lib/dracut/modules.d/50kdbus
 	install -m 0755 dracut/50kdbus/*.sh $(DESTDIR)$(PREFIX)/lib/dracut/modules.d/50kdbus/
 	install -m 0644 dracut/50kdbus/*.service $(DESTDIR)$(PREFIX)/lib/dracut/modules.d/50kdbus/
+	@# initramfs-tools: every image update-initramfs builds gets the bus.
+	install -D -m 0755 initramfs-tools/hooks/kdbus $(DESTDIR)$(PREFIX)/share/initramfs-tools/hooks/kdbus
+	install -D -m 0755 initramfs-tools/scripts/init-top/kdbus \
+		$(DESTDIR)$(PREFIX)/share/initramfs-tools/scripts/init-top/kdbus
+	install -D -m 0755 initramfs-tools/scripts/init-bottom/kdbus \
+		$(DESTDIR)$(PREFIX)/share/initramfs-tools/scripts/init-bottom/kdbus
 
 # ---------------------------------------------------------------- tests
 

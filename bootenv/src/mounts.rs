@@ -50,11 +50,15 @@ pub fn fs_type_fd(fd: impl AsFd) -> std::io::Result<u64> {
     Ok(st.f_type as u64)
 }
 
-/// Are we in an initramfs? Its root is a ramfs/tmpfs and systemd's
-/// convention file `/etc/initrd-release` exists (dracut creates it).
+/// Are we in an initramfs? Its root is a ramfs/tmpfs and it says so:
+/// systemd's convention file `/etc/initrd-release` (dracut creates it), or
+/// the configuration initramfs-tools' init reads (`/conf/initramfs.conf`).
 pub fn in_initramfs() -> bool {
     let ram_root = matches!(fs_type(Path::new("/")), Ok(RAMFS_MAGIC | TMPFS_MAGIC));
-    ram_root && Path::new("/etc/initrd-release").exists()
+    ram_root
+        && ["/etc/initrd-release", "/conf/initramfs.conf"]
+            .iter()
+            .any(|f| Path::new(f).exists())
 }
 
 /// Opens a directory as an O_PATH handle (to find it again after a root

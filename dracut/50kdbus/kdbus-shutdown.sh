@@ -2,11 +2,14 @@
 # Shutdown root, pre-shutdown hook (sourced by dracut's /shutdown): make
 # kdbus-init move here before /oldroot is unmounted (dracut kills whatever
 # still references /oldroot), then, on rd.kdbus.shell=shutdown, open a shell
-# with kdbusctl on the same bus. Leaving the shell continues the shutdown.
+# with kdbusctl on the same bus (in images built with kdbus_shell=yes).
+# Leaving the shell continues the shutdown.
 if [ -e /run/kdbus/kdbus-init.pid ]; then
     kdbus-init follow --timeout 15 || warn "kdbus: kdbus-init did not move into the shutdown root"
 fi
-if [ "$(getarg rd.kdbus.shell=)" = "shutdown" ]; then
+if [ "$(getarg rd.kdbus.shell=)" = "shutdown" ] && ! command -v kdbusctl >/dev/null; then
+    echo "kdbus: rd.kdbus.shell=shutdown, but this image has no shell tools: rebuild it with kdbus_shell=yes in /etc/dracut.conf.d/kdbus.conf" >/dev/console
+elif [ "$(getarg rd.kdbus.shell=)" = "shutdown" ]; then
     {
         echo
         echo "kdbus: debugging shell in the shutdown root (rd.kdbus.shell=shutdown)."

@@ -9,6 +9,12 @@
 # install a pre-shutdown hook that waits until kdbus-init runs from it and
 # opens the debugging shell on rd.kdbus.shell=shutdown.
 #
+# The debugging shell's tools (kdbusctl, setsid) cost more than the rest of
+# the module together, so they go in only when asked for at build time:
+# kdbus_shell=yes in a dracut configuration file (for example
+# /etc/dracut.conf.d/kdbus.conf); the shell itself is then opened at
+# shutdown with rd.kdbus.shell=shutdown.
+#
 # Uninstalled builds (tests): KDBUS_BINDIR=DIR takes kdbus-init, kdbusctl
 # and switch-root from DIR, KDBUS_KO=FILE takes the module from FILE.
 
@@ -52,8 +58,11 @@ _kdbus_bin() {
 
 install() {
     _kdbus_bin kdbus-init /usr/sbin/kdbus-init
-    _kdbus_bin kdbusctl /usr/bin/kdbusctl
-    inst_multiple modprobe setsid
+    inst_multiple modprobe
+    if [[ $kdbus_shell == yes ]]; then
+        _kdbus_bin kdbusctl /usr/bin/kdbusctl
+        inst_multiple setsid
+    fi
 
     # Names that may be activated before the real root is there: queued on
     # their activators and started once their programs exist.

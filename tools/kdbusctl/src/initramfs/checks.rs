@@ -277,10 +277,12 @@ fn check_start(archive: &Archive) -> Check {
         .members
         .iter()
         .find(|m| m.path.contains("dracut/hooks/") && m.path.ends_with("kdbus-start.sh"));
-    let tools_script = archive
-        .members
-        .iter()
-        .find(|m| m.path.starts_with("scripts/") && m.path.rsplit('/').next() == Some("kdbus"));
+    // initramfs-tools starts it before the root is mounted; an init-bottom
+    // script alone comes too late.
+    let tools_script = find(
+        archive,
+        &["scripts/init-top/kdbus", "scripts/init-premount/kdbus"],
+    );
 
     if systemd {
         return match (unit, wanted_by.is_empty()) {

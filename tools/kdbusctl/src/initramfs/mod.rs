@@ -210,6 +210,14 @@ mod tests {
             text.contains("initramfs-tools runs scripts/init-top/kdbus"),
             "{text}"
         );
+        let late: &[(&str, u32, &[u8])] =
+            &[("scripts/init-bottom/kdbus", 0o100755, b"#!/bin/sh\n")];
+        let (f, text) = inspect(&image(KVER, late));
+        assert!(!f.ready, "an init-bottom script starts nothing: {text}");
+        assert!(
+            text.contains("nothing in the image starts kdbus-init"),
+            "{text}"
+        );
     }
 
     #[test]
