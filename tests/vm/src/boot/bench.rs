@@ -10,6 +10,11 @@ use super::markers::Markers;
 use super::Env;
 
 pub fn run(env: &Env, runs: u32) -> Result<bool> {
+    println!("initramfs size added by the kdbus parts, per compressor:");
+    super::footprint::report(env)?;
+    if runs == 0 {
+        return Ok(true);
+    }
     let plain = env.initramfs(Flavour::Systemd, Content::Plain)?;
     let kdbus = env.initramfs(Flavour::Systemd, Content::Kdbus)?;
     let variants = [

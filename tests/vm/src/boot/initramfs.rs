@@ -20,6 +20,8 @@ pub enum Flavour {
     Systemd,
     /// dracut's own shell init, no systemd.
     Shell,
+    /// initramfs-tools (mkinitramfs), not dracut: see `initramfs_tools.rs`.
+    InitramfsTools,
 }
 
 impl Flavour {
@@ -29,6 +31,7 @@ impl Flavour {
                 "base systemd systemd-initrd systemd-journald dracut-systemd rootfs-block kernel-modules fs-lib udev-rules shutdown"
             }
             Flavour::Shell => "base rootfs-block kernel-modules fs-lib udev-rules shutdown",
+            Flavour::InitramfsTools => unreachable!("initramfs-tools images are not built by dracut"),
         }
     }
 }
@@ -121,6 +124,7 @@ pub fn build(cache: &Path, flavour: Flavour, content: Content, inputs: &Inputs) 
         match flavour {
             Flavour::Systemd => "systemd",
             Flavour::Shell => "shell",
+            Flavour::InitramfsTools => "itools",
         },
         match content {
             Content::Plain => "plain",
@@ -152,9 +156,13 @@ pub fn build(cache: &Path, flavour: Flavour, content: Content, inputs: &Inputs) 
         .args(["--kver", inputs.kver])
         .args(["-m", flavour.modules()])
         .args(["--add-drivers", "virtio_blk virtio_pci ext4"]);
-    // Keep the host's own dracut configuration out of the test images.
-    let conf = cache.join("dracut.conf");
-    std::fs::write(&conf, "")?;
+    // Keep the host's own dracut configuration out of the test images. The
+    // test images carry the shutdown shell's tools (opt-in).
+    let (conf, settings) = match content {
+        Content::KdbusTest => (cache.join("dracut-test.conf"), "kdbus_shell=yes\n"),
+        _ => (cache.join("dracut.conf"), ""),
+    };
+    std::fs::write(&conf, settings)?;
     let confdir = cache.join("dracut.conf.d");
     std::fs::create_dir_all(&confdir)?;
     cmd.arg("--conf").arg(&conf).arg("--confdir").arg(&confdir);

@@ -4,8 +4,12 @@
 
 pub mod bench;
 pub mod demo;
+pub mod footprint;
 pub mod image;
 pub mod initramfs;
+pub mod initramfs_tools;
+pub mod initramfs_tools_scenarios;
+pub mod inspect;
 pub mod markers;
 pub mod qemu;
 pub mod scenarios;
@@ -100,18 +104,22 @@ impl Env {
     }
 
     pub fn initramfs(&self, flavour: Flavour, content: initramfs::Content) -> Result<PathBuf> {
-        initramfs::build(
-            &self.cache,
-            flavour,
-            content,
-            &initramfs::Inputs {
-                checkout: &self.checkout,
-                kver: &self.kernel.release,
-                bindir: &self.bindir,
-                kdbus_ko: &self.kdbus_ko,
-                probe: &self.probe,
-            },
-        )
+        let inputs = self.image_inputs();
+        match flavour {
+            Flavour::InitramfsTools => initramfs_tools::build(&self.cache, content, &inputs),
+            _ => initramfs::build(&self.cache, flavour, content, &inputs),
+        }
+    }
+
+    /// What images are built from.
+    pub fn image_inputs(&self) -> initramfs::Inputs<'_> {
+        initramfs::Inputs {
+            checkout: &self.checkout,
+            kver: &self.kernel.release,
+            bindir: &self.bindir,
+            kdbus_ko: &self.kdbus_ko,
+            probe: &self.probe,
+        }
     }
 
     /// Boots once; returns the console.
@@ -221,6 +229,28 @@ impl Env {
     }
 }
 
+/// Checks of images that need no boot.
+const STATIC_CHECKS: [&str; 2] = ["image-content", "image-check"];
+
+/// Prints checks that need no boot; true if all passed.
+fn report_static(results: &[(String, bool, String)], passed: &mut u32, failed: &mut u32) -> bool {
+    let mut all = true;
+    for (name, ok, why) in results {
+        if *ok {
+            *passed += 1;
+            eprintln!("   ok       {name}");
+        } else {
+            *failed += 1;
+            all = false;
+            eprintln!(
+                "   FAIL     {name}\n            {}",
+                why.replace('\n', "\n            ")
+            );
+        }
+    }
+    all
+}
+
 /// Runs the named scenarios (all if empty); true if none failed.
 pub fn run(env: &Env, names: &[String]) -> Result<bool> {
     let all = scenarios::all();
@@ -228,11 +258,15 @@ pub fn run(env: &Env, names: &[String]) -> Result<bool> {
         all.iter().collect()
     } else {
         let mut v = Vec::new();
-        for n in names.iter().filter(|n| *n != "image-content") {
+        for n in names
+            .iter()
+            .filter(|n| !STATIC_CHECKS.contains(&n.as_str()))
+        {
             match all.iter().find(|s| s.name == n) {
                 Some(s) => v.push(s),
                 None => bail!(
-                    "no boot scenario '{n}' (known: image-content, {})",
+                    "no boot scenario '{n}' (known: {}, {})",
+                    STATIC_CHECKS.join(", "),
                     all.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
                 ),
             }
@@ -257,6 +291,13 @@ pub fn run(env: &Env, names: &[String]) -> Result<bool> {
         }
         if bad {
             failed_scenarios.push("image-content");
+        }
+    }
+    if names.is_empty() || names.iter().any(|n| n == "image-check") {
+        eprintln!("== image-check: kdbusctl initramfs on real and broken images");
+        let results = inspect::run(env, &mut images)?;
+        if !report_static(&results, &mut passed, &mut failed) {
+            failed_scenarios.push("image-check");
         }
     }
     for s in chosen {
@@ -341,18 +382,31 @@ fn image_content(env: &Env, images: &mut Vec<PathBuf>) -> Result<Vec<(String, bo
         &["kdbus"],
     );
     check(
-        "--add kdbus, systemd: module, binaries, unit wanted by initrd.target, shutdown hook",
+        "--add kdbus, systemd: module, kdbus-init, unit wanted by initrd.target, shutdown hook; \
+         no shell tools unless asked for",
         &initramfs::list(&sd)?,
         &[
             "extra/kdbus.ko",
             "usr/sbin/kdbus-init",
-            "usr/bin/kdbusctl",
             "system/kdbus-init.service",
             "initrd.target.wants/kdbus-init.service",
             "pre-shutdown/10-kdbus-shutdown.sh",
             "shutdown",
         ],
-        &["kdbus-start.sh", "kdbus-test", "kdbus-boot-probe"],
+        &[
+            "kdbus-start.sh",
+            "kdbus-test",
+            "kdbus-boot-probe",
+            "kdbusctl",
+        ],
+    );
+    let shell_tools = env.initramfs(Flavour::Systemd, initramfs::Content::KdbusTest)?;
+    images.push(shell_tools.clone());
+    check(
+        "--add kdbus with kdbus_shell=yes: kdbusctl and setsid for the shutdown shell",
+        &initramfs::list(&shell_tools)?,
+        &["usr/bin/kdbusctl", "setsid", "usr/sbin/kdbus-init"],
+        &[],
     );
     check(
         "--add kdbus, shell init: module, binaries, cmdline hook, our switch_root, shutdown hook",

@@ -27,7 +27,7 @@ pub struct Scenario {
     pub cmdline: &'static str,
     /// Drive the shutdown debugging shell over the console.
     pub shell: bool,
-    evaluate: fn(&mut Checks),
+    pub(super) evaluate: fn(&mut Checks),
 }
 
 pub const SHELL_PROMPT: &str = "kdbus-shutdown# ";
@@ -39,7 +39,7 @@ pub const SHELL_INPUT: &str = "kdbus-init status --json | sed -n '/\"id\"/p'; \
 pub const SHELL_DONE: &str = "@@T shell done";
 
 pub fn all() -> Vec<Scenario> {
-    vec![
+    let mut all = vec![
         Scenario {
             name: "kdbus-on",
             about: "kdbus=1, systemd initramfs: the bus from the initramfs through the real root to the shutdown root, activation across switch-root, logging exactly once",
@@ -88,7 +88,9 @@ pub fn all() -> Vec<Scenario> {
             shell: true,
             evaluate: shutdown_shell,
         },
-    ]
+    ];
+    all.extend(super::initramfs_tools_scenarios::all());
+    all
 }
 
 impl Scenario {
@@ -147,7 +149,7 @@ impl Checks<'_> {
     }
 
     /// A check that holds whatever the state of the bus core.
-    fn base(&mut self, name: &str, ok: bool, why: impl Into<String>) {
+    pub(super) fn base(&mut self, name: &str, ok: bool, why: impl Into<String>) {
         let o = if ok {
             Outcome::Pass
         } else {
@@ -157,7 +159,7 @@ impl Checks<'_> {
     }
 
     /// A check that needs a working bus.
-    fn bus(&mut self, name: &str, ok: bool, why: impl Into<String>) {
+    pub(super) fn bus(&mut self, name: &str, ok: bool, why: impl Into<String>) {
         let o = match (&self.gate, ok) {
             (_, true) => Outcome::Pass,
             (Some(g), false) => Outcome::Pending(g.clone()),
@@ -170,11 +172,11 @@ impl Checks<'_> {
         self.m.get(phase, key).unwrap_or("(missing)").to_owned()
     }
 
-    fn is(&self, phase: &str, key: &str, want: &str) -> bool {
+    pub(super) fn is(&self, phase: &str, key: &str, want: &str) -> bool {
         self.m.get(phase, key) == Some(want)
     }
 
-    fn describe(&self, phase: &str, keys: &[&str]) -> String {
+    pub(super) fn describe(&self, phase: &str, keys: &[&str]) -> String {
         let mut s: Vec<String> = keys
             .iter()
             .map(|k| format!("{phase}.{k}={}", self.get(phase, k)))
@@ -185,12 +187,12 @@ impl Checks<'_> {
         s.join(", ")
     }
 
-    fn console_index(&self, needle: &str) -> Option<usize> {
+    pub(super) fn console_index(&self, needle: &str) -> Option<usize> {
         self.console.lines.iter().position(|l| l.contains(needle))
     }
 }
 
-fn module_and_mount(c: &mut Checks, phase: &str) {
+pub(super) fn module_and_mount(c: &mut Checks, phase: &str) {
     let m = (
         c.is(phase, "module", "yes"),
         c.m.num(phase, "kdbusfs_mounts").unwrap_or(0) >= 1,
@@ -206,13 +208,13 @@ fn c_describe(c: &Checks, phase: &str, keys: &[&str]) -> String {
     c.describe(phase, keys)
 }
 
-fn bus_id(c: &Checks, phase: &str) -> Option<String> {
+pub(super) fn bus_id(c: &Checks, phase: &str) -> Option<String> {
     c.m.get(phase, "bus_id")
         .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_owned)
 }
 
-fn kdbus_on(c: &mut Checks) {
+pub(super) fn kdbus_on(c: &mut Checks) {
     for p in ["initrd", "root", "shutdown", "final"] {
         let seen = c.m.seen(p);
         if p == "initrd" || p == "root" {
@@ -368,12 +370,12 @@ fn kdbus_on(c: &mut Checks) {
 }
 
 /// Did the initramfs client send `what` ("NAME TEXT")?
-fn sent(c: &Checks, what: &str) -> bool {
+pub(super) fn sent(c: &Checks, what: &str) -> bool {
     c.m.all("client", "sent").contains(&what)
 }
 
 /// `@@T root served NAME uid=N received=A|B`: (uid, received).
-fn served(c: &Checks, name: &str) -> Option<(u32, String)> {
+pub(super) fn served(c: &Checks, name: &str) -> Option<(u32, String)> {
     c.m.all("root", "served").iter().find_map(|v| {
         let rest = v.strip_prefix(name)?.strip_prefix(" uid=")?;
         let (uid, got) = rest.split_once(" received=")?;
@@ -392,7 +394,7 @@ fn owner(c: &Checks, phase: &str, name: &str) -> Option<String> {
 /// the initramfs, the activator replaced in the real root with the user's
 /// uid, the message queued in the initramfs delivered once to the service
 /// running as that uid.
-fn user_activation(c: &mut Checks) {
+pub(super) fn user_activation(c: &mut Checks) {
     let name = "org.kdbus.test.LateUser";
     let sent = sent(c, &format!("{name} hello-to-a-user"));
     let (initrd, root) = (owner(c, "initrd", name), owner(c, "root", name));
@@ -419,7 +421,7 @@ fn user_activation(c: &mut Checks) {
     );
 }
 
-fn kdbus_off(c: &mut Checks, warning: Option<&str>) {
+pub(super) fn kdbus_off(c: &mut Checks, warning: Option<&str>) {
     for p in ["initrd", "root"] {
         c.base(
             &format!("the {p} phase reported"),
