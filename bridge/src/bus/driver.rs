@@ -25,6 +25,7 @@ const REQUEST_ALREADY_OWNER: u32 = 4;
 const RELEASE_RELEASED: u32 = 1;
 const RELEASE_NON_EXISTENT: u32 = 2;
 const RELEASE_NOT_OWNER: u32 = 3;
+const START_SUCCESS: u32 = 1;
 const START_ALREADY_RUNNING: u32 = 2;
 
 /// Most match rules a client may add.
@@ -96,6 +97,9 @@ impl Peer {
         let header = call.header().clone();
         let mut signals = Vec::new();
         let reply = self.dispatch(&call, &mut signals);
+        if matches!(&reply, Err(e) if e.is_deferred()) {
+            return Ok(()); // answered later
+        }
         if let Err(err) = &reply {
             tracing::debug!(
                 client = %self.unique,
@@ -160,7 +164,11 @@ impl Peer {
             "ListNames" => self.list_names(call),
             "ListActivatableNames" => self.list_activatable(call),
             "ListQueuedOwners" => self.list_queued(call),
-            "StartServiceByName" => self.start_service(call),
+            "StartServiceByName" => match self.start_service(call) {
+                Ok(Some(reply)) => Ok(reply),
+                Ok(None) => Err(BusError::deferred()),
+                Err(e) => Err(e),
+            },
             "GetConnectionUnixUser" => {
                 let creds = self.credentials(call)?;
                 ok(h, &(creds.uid,))
@@ -349,14 +357,52 @@ impl Peer {
         ok(call.header(), &(primary,))
     }
 
-    fn start_service(&mut self, call: &Message) -> Reply {
+    /// Starts an activatable service by calling it: a ping to the name
+    /// queues on its activator, whose owner (kdbus-init) starts the
+    /// service; the kernel hands the ping over once the service owns the
+    /// name, and its answer completes StartServiceByName (see
+    /// [`start_reply`]).
+    fn start_service(&mut self, call: &Message) -> Result<Option<Message>, BusError> {
         let (name, _flags): (String, u32) = args(call)?;
         if name == DRIVER_NAME || self.owner_of(&name).is_ok() {
-            return ok(call.header(), &(START_ALREADY_RUNNING,));
+            return ok(call.header(), &(START_ALREADY_RUNNING,)).map(Some);
         }
-        Err(BusError::service_unknown(format!(
-            "The name {name} was not provided by any activatable service"
-        )))
+        let unknown = || {
+            BusError::service_unknown(format!(
+                "The name {name} was not provided by any activatable service"
+            ))
+        };
+        let activatable = self
+            .conn()
+            .conn_info(kdbus::Peer::Name(&name), AttachFlags::empty())
+            .is_ok_and(|info| info.flags.contains(kdbus::HelloFlags::ACTIVATOR));
+        if !activatable {
+            return Err(unknown());
+        }
+        let serial = self.own_serial;
+        self.own_serial -= 1;
+        let mut ping = Message::method_call(
+            Some(&name),
+            "/",
+            Some("org.freedesktop.DBus.Peer"),
+            "Ping",
+            &(),
+        )
+        .map_err(|e| BusError::failed(e.to_string()))?;
+        ping.stamp(serial, Some(&self.unique))
+            .map_err(|e| BusError::failed(e.to_string()))?;
+        let sent = self.conn().send(
+            &kdbus::MessageBuilder::to_name(name.clone())
+                .payload_type(crate::bus::peer::PAYLOAD_TYPE)
+                .cookie(serial as u64)
+                .expect_reply(self.config.reply_timeout)
+                .payload(ping.bytes()),
+        );
+        if let Err(e) = sent {
+            return Err(crate::bus::errors::send_failure(e.errno(), &name));
+        }
+        self.starting.push((serial, call.header().clone()));
+        Ok(None)
     }
 
     fn add_match(&mut self, call: &Message) -> Reply {
@@ -628,4 +674,10 @@ fn check_ownable(name: &str) -> Result<(), BusError> {
         )));
     }
     Ok(())
+}
+
+/// The answer to StartServiceByName once the started service answered
+/// the bridge's ping (any answer, even an error, means it runs).
+pub(crate) fn start_reply(call: &Header, _answer: &Message) -> Result<Message, PeerError> {
+    Ok(Message::method_return(call, &(START_SUCCESS,))?)
 }

@@ -42,6 +42,20 @@ errors! {
     property_read_only => "PropertyReadOnly",
 }
 
+impl BusError {
+    /// Not an error: the driver answers the call later.
+    pub(crate) fn deferred() -> BusError {
+        BusError {
+            name: "",
+            text: String::new(),
+        }
+    }
+
+    pub(crate) fn is_deferred(&self) -> bool {
+        self.name.is_empty()
+    }
+}
+
 /// The reply for a call that the kernel refused to deliver to `dest`.
 pub fn send_failure(errno: Option<Errno>, dest: &str) -> BusError {
     match errno {

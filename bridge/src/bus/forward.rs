@@ -127,7 +127,19 @@ impl Peer {
                 Ok(true)
             }
             Received::Message(msg) => {
-                out.push(msg);
+                let started = msg
+                    .header()
+                    .reply_serial
+                    .and_then(|r| self.starting.iter().position(|(s, _)| *s == r));
+                match started {
+                    Some(at) => {
+                        let (_, call) = self.starting.remove(at);
+                        out.push(
+                            self.driver_message(crate::bus::driver::start_reply(&call, &msg)?)?,
+                        );
+                    }
+                    None => out.push(msg),
+                }
                 Ok(true)
             }
         }

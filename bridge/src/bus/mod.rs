@@ -2,7 +2,7 @@
 //! bytes reach it. [`Peer`] is one client's side of the bus.
 
 pub mod bloom;
-mod driver;
+pub(crate) mod driver;
 pub mod errors;
 mod forward;
 pub mod matchrule;

@@ -96,6 +96,12 @@ impl Peer {
         let Ok(serial) = u32::try_from(cookie) else {
             return Ok(());
         };
+        if let Some(at) = self.starting.iter().position(|(s, _)| *s == serial) {
+            let (_, call) = self.starting.remove(at);
+            let err = BusError::service_unknown(format!("the service did not start: {why}"));
+            out.push(self.error_reply(&call, err)?);
+            return Ok(());
+        }
         let mut call = Header::new(Kind::MethodCall);
         call.serial = serial;
         out.push(self.error_reply(&call, BusError::no_reply(why))?);

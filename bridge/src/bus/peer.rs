@@ -86,6 +86,12 @@ pub struct Peer {
     pub(crate) rules: Vec<InstalledRule>,
     pub(crate) next_rule_cookie: u64,
     driver_serial: u32,
+    /// StartServiceByName calls waiting for their service: the serial of
+    /// the bridge's ping to the activatable name, and the caller's call.
+    pub(crate) starting: Vec<(u32, crate::protocol::Header)>,
+    /// Serials of the bridge's own calls, counting down from the top so
+    /// that they do not meet the client's (which count up from 1).
+    pub(crate) own_serial: u32,
 }
 
 impl Peer {
@@ -101,6 +107,8 @@ impl Peer {
             rules: Vec::new(),
             next_rule_cookie: FIRST_RULE_COOKIE,
             driver_serial: 0,
+            starting: Vec::new(),
+            own_serial: u32::MAX,
         }
     }
 

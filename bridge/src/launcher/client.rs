@@ -246,7 +246,7 @@ fn run(
         if !progress.reply.is_empty() {
             wire.stream_write_all(&progress.reply);
         }
-        if wire.closed {
+        if wire.closed && !auth.is_done() {
             return Ok(format!("pid {} (before authenticating)", creds.pid));
         }
     }

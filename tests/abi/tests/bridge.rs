@@ -529,7 +529,8 @@ fn signals_reach_exactly_the_clients_whose_rules_match() {
             "/t Tree /a/b/c",
             "/t Tree /a/",
         ],
-        "dbus-monitor's output:\n{text}"
+        "dbus-monitor's output:\n{text}\nbridge log:\n{}",
+        b.log()
     );
 }
 
@@ -629,4 +630,122 @@ fn native_kdbus_peers_and_legacy_clients_call_each_other() {
     assert_eq!(reply.header().reply_serial, Some(7));
     let (text,): (String,) = reply.body_as().unwrap();
     assert_eq!(text, "from kdbus");
+}
+
+/// Waits (10 s at most) until something is queued on `activator`.
+fn wait_queued(activator: &kdbus::Connection, b: &Bridge) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !activator.has_message().unwrap() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing queued on the activator; bridge log:\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Output of a program started in the background.
+fn finish(child: Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn activatable_names_start_their_service_when_called() {
+    use kdbus::{Access, HelloBuilder, PolicyAccess};
+    let b = Bridge::start();
+    let world = [PolicyAccess::world(Access::Talk)];
+    let lazy = b
+        .bus
+        .connect(HelloBuilder::new().activator("org.example.Lazy", &world));
+    let lazy2 = b
+        .bus
+        .connect(HelloBuilder::new().activator("org.example.Lazy2", &world));
+    let driver = |method: &str, args: &[&str]| {
+        let member = format!("org.freedesktop.DBus.{method}");
+        let mut all = vec![
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            &member,
+        ];
+        all.extend_from_slice(args);
+        b.dbus_send(&all)
+    };
+    let activatable = driver("ListActivatableNames", &[]);
+    assert!(
+        activatable.contains("\"org.example.Lazy\""),
+        "{activatable}"
+    );
+    let names = driver("ListNames", &[]);
+    assert!(!names.contains("org.example.Lazy"), "{names}");
+    let owned = driver("NameHasOwner", &["string:org.example.Lazy"]);
+    assert!(owned.contains("boolean false"), "{owned}");
+
+    // Without auto-start the call fails at once.
+    let out = b.run(
+        "busctl",
+        &[
+            &b.address_arg(),
+            "--auto-start=no",
+            "call",
+            "org.example.Lazy",
+            "/org/example/Echo",
+            "org.example.Echo",
+            "Echo",
+            "s",
+            "x",
+        ],
+    );
+    assert!(!out.status.success());
+
+    // A call queues on the activator; once the service owns the name the
+    // kernel hands the call over and the caller gets its answer.
+    let call = Command::new("dbus-send")
+        .args([
+            &b.bus_arg(),
+            "--print-reply",
+            "--dest=org.example.Lazy",
+            "/org/example/Echo",
+            "org.example.Echo.Echo",
+            "string:started on demand",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_queued(&lazy, &b);
+    let _service = b.service("org.example.Lazy");
+    let reply = finish(call);
+    assert!(reply.contains("string \"started on demand\""), "{reply}");
+
+    // StartServiceByName answers once the started service answers.
+    let start = Command::new("dbus-send")
+        .args([
+            &b.bus_arg(),
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.StartServiceByName",
+            "string:org.example.Lazy2",
+            "uint32:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_queued(&lazy2, &b);
+    let _service2 = b.service("org.example.Lazy2");
+    let reply = finish(start);
+    assert!(reply.contains("uint32 1"), "{reply}");
+    let again = driver(
+        "StartServiceByName",
+        &["string:org.example.Lazy2", "uint32:0"],
+    );
+    assert!(again.contains("uint32 2"), "{again}");
 }
