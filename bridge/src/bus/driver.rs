@@ -9,8 +9,8 @@ use zvariant::Value;
 use crate::bus::errors::BusError;
 use crate::bus::matchrule::{is_valid_bus_name, MatchRule};
 use crate::bus::peer::{
-    parse_unique, unique_name, InstalledRule, Peer, PeerError, DRIVER_INTERFACE, DRIVER_NAME,
-    DRIVER_PATH,
+    parse_unique, unique_name, ClientCreds, InstalledRule, Peer, PeerError, DRIVER_INTERFACE,
+    DRIVER_NAME, DRIVER_PATH,
 };
 use crate::protocol::{Header, Message};
 
@@ -132,6 +132,9 @@ impl Peer {
             }
             Some("org.freedesktop.DBus.Peer") => return self.peer_method(call),
             Some("org.freedesktop.DBus.Properties") => return self.properties(call),
+            Some("org.freedesktop.DBus.Monitoring") if member == "BecomeMonitor" => {
+                return self.become_monitor(call)
+            }
             Some(DRIVER_INTERFACE) | None => {}
             Some(other) => {
                 return Err(BusError::unknown_interface(format!(
@@ -403,6 +406,54 @@ impl Peer {
         }
         self.starting.push((serial, call.header().clone()));
         Ok(None)
+    }
+
+    /// Turns the client into a monitor: its ordinary connection leaves the
+    /// bus (and with it its names), a kdbus monitor connection takes its
+    /// place and every message on the bus reaches the client, filtered only
+    /// by the given rules. The driver's own traffic (Hello, AddMatch...)
+    /// never crosses kdbus and is not seen.
+    fn become_monitor(&mut self, call: &Message) -> Reply {
+        let (texts, flags): (Vec<String>, u32) = args(call)?;
+        if flags != 0 {
+            return Err(BusError::invalid_args("BecomeMonitor takes no flags"));
+        }
+        if self.creds.uid != 0 && self.creds.uid != rustix::process::geteuid().as_raw() {
+            return Err(BusError::access_denied(
+                "only root or the bus's owner may monitor the bus",
+            ));
+        }
+        let rules = texts
+            .iter()
+            .map(|t| MatchRule::parse(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| BusError::match_rule_invalid(e.to_string()))?;
+        let ClientCreds { uid, gid, pid } = self.creds;
+        let monitor = kdbus::HelloBuilder::new()
+            .monitor()
+            .pool_size(self.config.pool_size)
+            .attach_recv(AttachFlags::NAMES)
+            .creds(kdbus::Creds {
+                uid: uid.into(),
+                euid: uid.into(),
+                suid: uid.into(),
+                fsuid: uid.into(),
+                gid: gid.into(),
+                egid: gid.into(),
+                sgid: gid.into(),
+                fsgid: gid.into(),
+            })
+            .pids(kdbus::Pids {
+                pid: pid.into(),
+                tid: pid.into(),
+                ppid: 0,
+            })
+            .connect(&self.config.bus_path)
+            .map_err(|e| BusError::failed(format!("the kernel refused a monitor: {e}")))?;
+        self.conn = Some(monitor);
+        self.rules.clear();
+        self.monitor = Some(rules);
+        ok(call.header(), &())
     }
 
     fn add_match(&mut self, call: &Message) -> Reply {

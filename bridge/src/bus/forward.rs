@@ -194,18 +194,29 @@ impl Peer {
             })?;
         }
         msg.fds = fds;
+        let sender_names = |needed: bool| -> Vec<String> {
+            if !needed {
+                return Vec::new();
+            }
+            kmsg.metadata()
+                .names
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| n.name)
+                .collect()
+        };
+        if let Some(rules) = &self.monitor {
+            let names = sender_names(rules.iter().any(|r| r.sender.is_some()));
+            let args = msg.string_args();
+            let candidate = candidate(&msg, &sender, &names, args.as_deref());
+            if !rules.is_empty() && !rules.iter().any(|r| r.matches(&candidate)) {
+                return Ok(Received::Skipped);
+            }
+            return Ok(Received::Message(msg));
+        }
         let directed = kmsg.dst_id() == conn.id();
         if msg.header().kind == Kind::Signal && !directed {
-            let names: Vec<String> = if self.rules.iter().any(|r| r.rule.sender.is_some()) {
-                kmsg.metadata()
-                    .names
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|n| n.name)
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let names = sender_names(self.rules.iter().any(|r| r.rule.sender.is_some()));
             if !self.wants(&msg, &sender, &names) {
                 return Ok(Received::Skipped);
             }

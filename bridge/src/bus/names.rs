@@ -58,6 +58,20 @@ impl Peer {
         if old == new {
             return Ok(()); // activator hand-overs are invisible in D-Bus
         }
+        if let Some(rules) = &self.monitor {
+            let changed = Message::signal(
+                DRIVER_PATH,
+                DRIVER_INTERFACE,
+                "NameOwnerChanged",
+                &(&name, &old, &new),
+            )?;
+            let args = changed.string_args();
+            let c = crate::bus::forward::candidate(&changed, DRIVER_NAME, &[], args.as_deref());
+            if rules.is_empty() || rules.iter().any(|r| r.matches(&c)) {
+                out.push(self.driver_message(changed)?);
+            }
+            return Ok(());
+        }
         let me = unique_name(me);
         if !name.starts_with(':') && old == me {
             let lost = Message::signal(DRIVER_PATH, DRIVER_INTERFACE, "NameLost", &(&name,))?;
@@ -96,6 +110,9 @@ impl Peer {
         let Ok(serial) = u32::try_from(cookie) else {
             return Ok(());
         };
+        if self.monitor.is_some() {
+            return Ok(());
+        }
         if let Some(at) = self.starting.iter().position(|(s, _)| *s == serial) {
             let (_, call) = self.starting.remove(at);
             let err = BusError::service_unknown(format!("the service did not start: {why}"));

@@ -92,6 +92,8 @@ pub struct Peer {
     /// Serials of the bridge's own calls, counting down from the top so
     /// that they do not meet the client's (which count up from 1).
     pub(crate) own_serial: u32,
+    /// After `BecomeMonitor`: the monitor's rules (empty: everything).
+    pub(crate) monitor: Option<Vec<MatchRule>>,
 }
 
 impl Peer {
@@ -109,6 +111,7 @@ impl Peer {
             driver_serial: 0,
             starting: Vec::new(),
             own_serial: u32::MAX,
+            monitor: None,
         }
     }
 
@@ -207,6 +210,9 @@ impl Peer {
         msg: Message,
         out: &mut Vec<Message>,
     ) -> Result<(), PeerError> {
+        if self.monitor.is_some() {
+            return Err(PeerError::Refused("a monitor sent a message".into()));
+        }
         let to_driver = msg.header().destination.as_deref() == Some(DRIVER_NAME);
         if self.conn.is_none() {
             let is_hello = to_driver

@@ -749,3 +749,65 @@ fn activatable_names_start_their_service_when_called() {
     );
     assert!(again.contains("uint32 2"), "{again}");
 }
+
+#[test]
+fn dbus_monitor_sees_calls_replies_and_signals() {
+    let b = Bridge::start();
+    let _service = b.service("org.example.Test");
+    let out_path = b.dir.join("monitor.out");
+    let err_path = b.dir.join("monitor.err");
+    let mut monitor = Command::new("dbus-monitor")
+        .args(["--address", &b.address])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("start dbus-monitor");
+    let bus = b.bus_arg();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        b.ok(
+            "dbus-send",
+            &[&bus, "--type=signal", "/sync", "org.example.Echo.Sync"],
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+        if text.contains("member=Sync") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dbus-monitor saw nothing:\n{text}\n{}",
+            b.log()
+        );
+    }
+    b.dbus_send(&[
+        "--dest=org.example.Test",
+        "/org/example/Echo",
+        "org.example.Echo.Echo",
+        "string:watched",
+    ]);
+    b.ok(
+        "dbus-send",
+        &[&bus, "--type=signal", "/sync", "org.example.Echo.Done"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+        if text.contains("member=Done") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert!(!stderr.contains("eavesdropping"), "no monitor: {stderr}");
+    let call = text
+        .find("method call")
+        .filter(|&at| text[at..].contains("member=Echo"))
+        .unwrap_or_else(|| panic!("no call in:\n{text}"));
+    let ret = text[call..]
+        .find("method return")
+        .unwrap_or_else(|| panic!("no return in:\n{text}"));
+    assert!(text[call + ret..].contains("string \"watched\""), "{text}");
+}
