@@ -216,6 +216,13 @@ pub struct Status {
     pub history: Vec<Phase>,
     pub log: LogStatus,
     pub problems: Vec<String>,
+    /// Restarts after kdbus-init died (or was restarted), this boot; each
+    /// took over the same bus from the fd store.
+    #[serde(default)]
+    pub restarts: u32,
+    /// When the last restart was (CLOCK_MONOTONIC, microseconds).
+    #[serde(default)]
+    pub last_restart_us: Option<u64>,
 }
 
 /// Why a status could not be read.
@@ -336,6 +343,8 @@ impl Status {
                     .collect(),
             },
             problems: vec!["service file broken.service skipped: no Name=".into()],
+            restarts: 1,
+            last_restart_us: Some(30_250_000),
         }
     }
 
@@ -419,6 +428,17 @@ impl Status {
                 );
             }
             None => out.push_str("  bus          none\n"),
+        }
+        match self.last_restart_us {
+            Some(at) if self.restarts > 0 => {
+                let _ = writeln!(
+                    out,
+                    "  restarts     {} (last at {:.2}s), the bus kept",
+                    self.restarts,
+                    at as f64 / 1e6
+                );
+            }
+            _ => out.push_str("  restarts     0\n"),
         }
         let l = &self.log;
         let _ = writeln!(
@@ -530,6 +550,7 @@ mod tests {
             "pid 125 (@kdbus-init), phase shutdown-root, binary /usr/sbin/kdbus-init",
             "bus          0-system id 1f491e3d2f4b421996b29524298904cd (owner handle held)",
             "now to kmsg; 21 record(s) to kmsg, 4 to journald",
+            "restarts     1 (last at 30.25s), the bus kept",
             "activators   2 (1 with an activation pending)",
             "org.example.Late  deferred: /usr/libexec/late is not in this root; owner root only (late is unknown so far)",
             "org.example.Idle  idle; owner root (uid 0, from the initramfs)",

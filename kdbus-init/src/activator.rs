@@ -69,13 +69,15 @@ pub fn connect(bus: &Path, name: &str, owner: Option<u32>) -> kdbus::Result<Conn
 
 /// [`connect`] right after the name's previous activator was closed. Its
 /// disconnect runs when the last reference to its handle goes, normally
-/// before close() returns; a process forked meanwhile may hold the handle
-/// until it execs. So `EEXIST` is retried for up to 100 ms.
+/// before close() returns; but a process forked meanwhile may hold the
+/// handle until it execs, and the fd store (systemd, or the holder) drops
+/// its copy only when it has read our request. So `EEXIST` is retried for
+/// up to 5 s.
 fn reconnect(bus: &Path, name: &str, owner: Option<u32>) -> kdbus::Result<Connection> {
     let mut tries = 0;
     loop {
         match connect(bus, name, owner) {
-            Err(e) if e.is(Errno::EXIST) && tries < 20 => {
+            Err(e) if e.is(Errno::EXIST) && tries < 1000 => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(5));
             }

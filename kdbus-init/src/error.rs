@@ -35,6 +35,8 @@ pub enum Error {
     StateBlob(#[from] bootenv::state::StateError),
     #[error("the state blob has version {0}, this kdbus-init reads {VERSION}")]
     StateVersion(u32),
+    #[error("the state file {path} is unusable: {why}")]
+    StateFile { path: String, why: String },
     #[error("cannot register an activator for {name} ({file}): {source}")]
     Activator {
         name: String,

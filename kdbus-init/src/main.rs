@@ -8,10 +8,12 @@ mod activator;
 mod daemon;
 mod error;
 mod fds;
+mod holder;
 mod launch;
 mod services;
 mod signals;
 mod state;
+mod store;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -90,6 +92,15 @@ enum Cmd {
         #[arg(long)]
         pid: Option<u32>,
     },
+    /// Internal: hold the bus handles of kdbus-init DAEMON_PID, and restart
+    /// it with them when it dies.
+    #[command(hide = true)]
+    Hold {
+        #[arg(long)]
+        daemon_pid: i32,
+        #[arg(long)]
+        socket_fd: i32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -105,6 +116,10 @@ fn main() -> ExitCode {
         Cmd::Status { json } => status(json),
         Cmd::Follow { timeout } => follow(Duration::from_secs(timeout)),
         Cmd::WaitReady { timeout, pid } => wait_ready(Duration::from_secs(timeout), pid),
+        Cmd::Hold {
+            daemon_pid,
+            socket_fd,
+        } => holder::run(daemon_pid, socket_fd),
     }
 }
 
@@ -169,6 +184,11 @@ fn run(args: RunArgs) -> ExitCode {
         console(&format!(
             "cannot mark itself as a root storage daemon ({err}); going on"
         ));
+    }
+    // Handles from the fd store: the previous kdbus-init died.
+    let stored = store::inherited();
+    if !stored.is_empty() {
+        return restart(args, &cmdline, stored);
     }
     let log = BootLog::new(log_config(args.foreground, debug), None);
     log.install();
@@ -250,6 +270,32 @@ fn resume(args: RunArgs, fd: i32) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => hold_forever(&format!("cannot set up after the re-exec: {e}")),
+    }
+}
+
+fn restart(args: RunArgs, cmdline: &BootOptions, stored: Vec<(String, OwnedFd)>) -> ExitCode {
+    let saved = state::load(std::path::Path::new(state::STATE_FILE));
+    let (foreground, debug) = match &saved {
+        Ok(s) => (s.foreground || args.foreground, s.debug || args.debug),
+        Err(_) => (args.foreground, args.debug || cmdline.debug),
+    };
+    let log = BootLog::new(
+        log_config(foreground, debug),
+        saved.as_ref().ok().map(|s| s.log.clone()),
+    );
+    log.install();
+    let opts = daemon::Options {
+        foreground,
+        debug,
+        services_dir: services_dir(&args, cmdline),
+    };
+    match daemon::Daemon::restart(opts, log.clone(), saved, stored) {
+        Ok(d) => {
+            d.run();
+            log.flush();
+            ExitCode::SUCCESS
+        }
+        Err(e) => hold_forever(&format!("cannot set up after a restart: {e}")),
     }
 }
 

@@ -2,6 +2,12 @@
 //! published status's parts plus the inherited fd numbers and the
 //! connection parameters the library needs to adopt them. (The published
 //! status itself is `bootenv::status`, shared with its readers.)
+//!
+//! The same state is kept in [`STATE_FILE`] on every change, for a
+//! kdbus-init restarted after it died: its handles then come from the fd
+//! store by name (the fd numbers in the file mean nothing to it).
+
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,9 +50,101 @@ pub struct Saved {
     pub problems: Vec<String>,
     pub foreground: bool,
     pub debug: bool,
+    /// Restarts after kdbus-init died (or was stopped), this boot.
+    #[serde(default)]
+    pub restarts: u32,
+    /// CLOCK_MONOTONIC, microseconds.
+    #[serde(default)]
+    pub last_restart_us: Option<u64>,
+}
+
+/// Where the state waits for a restarted kdbus-init (below /run, which
+/// every root shares).
+pub const STATE_FILE: &str = "/run/kdbus/kdbus-init.state";
+
+/// Writes `saved` to `path` atomically: a reader sees the old state or the
+/// new one, never half of one.
+pub fn store(saved: &Saved, path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let json = serde_json::to_vec(saved).map_err(std::io::Error::other)?;
+    if let Err(e) = std::fs::write(&tmp, json) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(tmp, path)
+}
+
+/// Reads the state a previous kdbus-init left in `path`.
+pub fn load(path: &Path) -> crate::error::Result<Saved> {
+    let bad = |why: String| crate::error::Error::StateFile {
+        path: path.display().to_string(),
+        why,
+    };
+    let text = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let saved: Saved = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
+    if saved.version != VERSION {
+        return Err(crate::error::Error::StateVersion(saved.version));
+    }
+    Ok(saved)
 }
 
 pub fn monotonic_us() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     t.tv_sec as u64 * 1_000_000 + t.tv_nsec as u64 / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved() -> Saved {
+        Saved {
+            version: VERSION,
+            exe_path: "/usr/sbin/kdbus-init".into(),
+            bus: None,
+            owner_fd: None,
+            domain_fd: None,
+            activators: Vec::new(),
+            orphan_fds: Vec::new(),
+            history: Vec::new(),
+            activations: Vec::new(),
+            log: LogState::default(),
+            problems: vec!["kept".into()],
+            foreground: false,
+            debug: false,
+            restarts: 2,
+            last_restart_us: Some(5),
+        }
+    }
+
+    #[test]
+    fn the_state_file_round_trips_and_refuses_what_it_cannot_use() {
+        let dir = std::env::temp_dir().join(format!("kdbus-init-state-{}", std::process::id()));
+        let path = dir.join("kdbus-init.state");
+        assert!(load(&path).unwrap_err().to_string().contains("unusable"));
+        store(&saved(), &path).unwrap();
+        assert_eq!(load(&path).unwrap(), saved());
+        std::fs::write(&path, b"{\"version\": 2, \"exe_pa").unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        let mut old = serde_json::to_value(saved()).unwrap();
+        old["version"] = 1.into();
+        std::fs::write(&path, old.to_string()).unwrap();
+        assert!(load(&path).unwrap_err().to_string().contains("version 1"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_blob_of_an_older_build_still_reads() {
+        let mut v = serde_json::to_value(saved()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("restarts");
+        o.remove("last_restart_us");
+        let s: Saved = serde_json::from_value(v).unwrap();
+        assert_eq!((s.restarts, s.last_restart_us), (0, None));
+    }
 }

@@ -67,6 +67,7 @@ impl Daemon {
                         conn,
                         child: None,
                     });
+                    self.keep_activator(self.activators.len() - 1);
                 }
                 Err(source) => {
                     let e = Error::Activator {

@@ -3,12 +3,14 @@
 //!
 //! One file per job: `setup` (the bus and the handles taken over),
 //! `follow` (root changes), `activation` (starting services for queued
-//! messages), `owner_policy` (who may own an activatable name), `report`
+//! messages), `owner_policy` (who may own an activatable name), `keep`
+//! (the fd store and the state that let a restart take over), `report`
 //! (status, problems, the state handed on). This file holds the pieces
 //! together and runs the event loop.
 
 mod activation;
 mod follow;
+mod keep;
 mod owner_policy;
 mod report;
 mod setup;
@@ -16,7 +18,7 @@ mod setup;
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bootenv::log::BootLog;
@@ -26,11 +28,14 @@ use rustix::event::{PollFd, PollFlags};
 use tracing::{info, warn};
 
 use crate::signals::{self, Signals};
+use crate::store::{self, Keeper};
 
 pub use follow::root_kind;
 
 pub const DOMAIN: &str = kdbus::KDBUSFS_MOUNT;
 pub const BUS_NAME: &str = kdbus::SYSTEM_BUS_NAME;
+/// Our systemd unit.
+const UNIT: &str = "kdbus-init.service";
 
 pub struct Options {
     pub foreground: bool,
@@ -71,6 +76,8 @@ struct History {
     phases: Vec<Phase>,
     activations: Vec<ActivationRecord>,
     problems: Vec<String>,
+    /// SIGHUPs taken by this process (numbered in their records).
+    sighups: u32,
 }
 
 /// How kdbus-init notices that the root moved away from it.
@@ -102,6 +109,7 @@ pub struct Daemon {
     history: History,
     watch: RootWatch,
     signals: Signals,
+    keeping: keep::Keeping,
 }
 
 fn pid() -> u32 {
@@ -128,6 +136,7 @@ impl Daemon {
             history: History::default(),
             watch: RootWatch::open()?,
             signals: Signals::install()?,
+            keeping: keep::Keeping::default(),
         })
     }
 
@@ -143,13 +152,17 @@ impl Daemon {
                     match sig {
                         signals::SIGUSR1 => check_root = true,
                         signals::SIGHUP => {
-                            info!("SIGHUP: re-reading service files");
+                            self.history.sighups += 1;
+                            info!(
+                                "SIGHUP: re-reading service files (pid {}, request {})",
+                                pid(),
+                                self.history.sighups
+                            );
                             self.load_services();
                             self.publish();
                         }
                         signals::SIGTERM | signals::SIGINT => {
-                            warn!("stopping on request: the bus {BUS_NAME} goes away with us");
-                            self.publish_stopped();
+                            self.stop();
                             return;
                         }
                         _ => {} // SIGCHLD: children are looked at below
@@ -171,9 +184,54 @@ impl Daemon {
             }
             if Instant::now() >= next_check {
                 self.check_activations();
+                self.check_holder();
                 next_check = Instant::now() + Duration::from_secs(1);
             }
+            self.save_state_if_logged();
         }
+    }
+
+    /// Asked to stop. The handles stay in the store, so what follows is a
+    /// restart on the same bus (systemd's `Restart=`, or the holder) —
+    /// except after `systemctl stop`, which closes the unit's store: then
+    /// kdbus-init queues its own start first (a queued job keeps the
+    /// store), which cancels the stop, and says so.
+    fn stop(&mut self) {
+        let notify = std::env::var("NOTIFY_SOCKET").ok();
+        match store::keeper(self.root, notify.as_deref()) {
+            Keeper::Systemd(_) if stop_job_queued() => {
+                let kept = Command::new("systemctl")
+                    .args(["start", "--no-block", UNIT])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                let msg = if kept {
+                    format!(
+                        "`systemctl stop {UNIT}` would take the bus {BUS_NAME} down with every \
+                         connection and queued message on it: kept, kdbus-init starts again at \
+                         once (the bus ends at poweroff)"
+                    )
+                } else {
+                    format!(
+                        "`systemctl stop {UNIT}`: the bus {BUS_NAME} goes away with every \
+                         connection on it (starting kdbus-init again failed)"
+                    )
+                };
+                warn!("{msg}");
+                crate::console(&msg);
+            }
+            Keeper::Systemd(_) => warn!(
+                "stopping on request: the bus {BUS_NAME} stays in systemd's fd store for the \
+                 next kdbus-init"
+            ),
+            Keeper::Holder => warn!(
+                "stopping on request: the holder keeps the bus {BUS_NAME} and starts kdbus-init \
+                 again"
+            ),
+        }
+        self.save_state();
+        self.publish_stopped();
     }
 
     /// Sleeps until a signal, a mount change, a message on an idle
@@ -222,6 +280,20 @@ impl Daemon {
                 .collect(),
         }
     }
+}
+
+/// Is a `systemctl stop` of our unit under way (not a restart)?
+fn stop_job_queued() -> bool {
+    let Ok(out) = Command::new("systemctl")
+        .args(["list-jobs", "--no-legend", "--plain", UNIT])
+        .stdin(Stdio::null())
+        .output()
+    else {
+        return false;
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.split_whitespace().nth(2) == Some("stop"))
 }
 
 /// Tells systemd (Type=notify) that the bus is ready.

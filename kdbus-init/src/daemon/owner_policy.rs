@@ -7,9 +7,12 @@ use bootenv::status::Activation;
 use kdbus::{AttachFlags, Peer};
 use tracing::info;
 
+use std::os::fd::AsFd;
+
 use super::Daemon;
 use crate::activator::{self, Handover, Replaced};
 use crate::services;
+use crate::store;
 
 /// What keeps an activator's policy from being replaced right now:
 /// `starting` (its service is being started: its NAME_ACQUIRE would race
@@ -100,7 +103,16 @@ impl Daemon {
             let mut a = self.activators.remove(i);
             let name = a.state.name.clone();
             let old_uid = a.state.owner.uid;
-            match h.replace(&bus_path, a.conn, &name, old_uid, Some(uid)) {
+            // A stored copy would keep the old activator registered.
+            self.unkeep(&store::activator_name(a.conn.id()));
+            let replaced = h.replace(&bus_path, a.conn, &name, old_uid, Some(uid));
+            if let Replaced::Done(c) | Replaced::NotNow(c, _) | Replaced::Refused(c, _) = &replaced
+            {
+                if let Ok(fd) = c.fd().try_clone_to_owned() {
+                    self.keep(&store::activator_name(c.id()), fd.as_fd());
+                }
+            }
+            match replaced {
                 Replaced::Done(conn) => {
                     a.state.conn_id = conn.id();
                     a.conn = conn;
@@ -145,6 +157,7 @@ impl Daemon {
             for c in h.handles() {
                 if let Ok(fd) = c.fd().try_clone_to_owned() {
                     self.bus.orphans.push(fd);
+                    self.keep_orphan(self.bus.orphans.len() - 1);
                 }
             }
         }

@@ -18,7 +18,9 @@ impl Daemon {
 
     /// Logs an activation event and keeps it for the timeline.
     pub(super) fn record(&mut self, name: &str, event: String) {
-        info!(name, "{event}");
+        // Name and root in the text: the same event in another root or for
+        // another name is another record, also to readers of MESSAGE only.
+        info!(name, "{name}: {event} (in the {})", self.root.as_str());
         self.remember(name, event);
     }
 
@@ -56,6 +58,8 @@ impl Daemon {
             problems: self.history.problems.clone(),
             foreground: self.opts.foreground,
             debug: self.opts.debug,
+            restarts: self.keeping.restarts,
+            last_restart_us: self.keeping.last_restart_us,
         }
     }
 
@@ -83,13 +87,17 @@ impl Daemon {
                 recent: log.recent,
             },
             problems: self.history.problems.clone(),
+            restarts: self.keeping.restarts,
+            last_restart_us: self.keeping.last_restart_us,
         }
     }
 
-    pub(super) fn publish(&self) {
+    /// Publishes the status, and saves the state for a restart.
+    pub(super) fn publish(&mut self) {
         if let Err(e) = self.status().publish() {
             debug!("cannot publish the status in {STATUS_FILE}: {e}");
         }
+        self.save_state();
     }
 
     pub(super) fn write_pid_file(&self) {

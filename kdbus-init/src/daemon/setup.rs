@@ -1,6 +1,7 @@
 //! Getting the bus: created at the first start (module, kdbusfs mount, bus),
 //! or taken over from a previous process image with its handles.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::Path;
@@ -17,6 +18,7 @@ use crate::activator;
 use crate::error::{Error, Result};
 use crate::fds;
 use crate::state::{monotonic_us, Saved};
+use crate::store;
 
 /// Where kdbus-init is installed when the state does not say.
 const DEFAULT_BINARY: &str = "/usr/sbin/kdbus-init";
@@ -75,10 +77,12 @@ impl Daemon {
             bus_id = id.as_deref().unwrap_or("unknown"),
             "bus {BUS_NAME} ready"
         );
+        d.choose_keeper();
         d.enter_root();
         if d.root == RootKind::Initramfs {
             need_shutdown();
         }
+        d.keep_all();
         Ok(d)
     }
 
@@ -92,6 +96,8 @@ impl Daemon {
         match saved {
             Ok(saved) => {
                 let mut d = Daemon::new(opts, log, saved.exe_path.clone())?;
+                d.keeping.restarts = saved.restarts;
+                d.keeping.last_restart_us = saved.last_restart_us;
                 d.history.phases = saved.history;
                 d.history.activations = saved.activations;
                 d.history.problems = saved.problems;
@@ -133,7 +139,9 @@ impl Daemon {
                 }
                 let previous = d.history.phases.last().map(|p| p.root);
                 d.root = root_kind(previous);
+                d.choose_keeper();
                 d.enter_root();
+                d.keep_all();
                 Ok(d)
             }
             Err(why) => {
@@ -147,6 +155,7 @@ impl Daemon {
                     d.bus.orphans.len()
                 ));
                 d.root = root_kind(None);
+                d.choose_keeper();
                 let path = kdbus::bus_path(DOMAIN, BUS_NAME);
                 if path.exists() {
                     d.bus.status = Some(BusStatus {
@@ -159,9 +168,109 @@ impl Daemon {
                 }
                 d.bus.domain = mounts::open_path(Path::new(DOMAIN)).ok();
                 d.enter_root();
+                d.keep_all();
                 Ok(d)
             }
         }
+    }
+
+    /// After kdbus-init died or was stopped: take the bus back from the
+    /// fd store (`stored`, by name) with the state it left in the state
+    /// file. Activations go on where they were: a name whose service was
+    /// being started is not started again, a queued message not yet seen
+    /// is seen now.
+    pub fn restart(
+        opts: Options,
+        log: BootLog,
+        saved: Result<Saved>,
+        stored: Vec<(String, OwnedFd)>,
+    ) -> Result<Daemon> {
+        let mut stored: HashMap<String, OwnedFd> = stored.into_iter().collect();
+        let exe = saved
+            .as_ref()
+            .map_or(DEFAULT_BINARY.to_owned(), |s| s.exe_path.clone());
+        let mut d = Daemon::new(opts, log, exe)?;
+        d.keeping.last_restart_us = Some(monotonic_us());
+        let previous = match saved {
+            Ok(saved) => {
+                d.keeping.restarts = saved.restarts + 1;
+                d.history.phases = saved.history;
+                d.history.activations = saved.activations;
+                d.history.problems = saved.problems;
+                d.bus.status = saved.bus;
+                d.bus.domain = stored.remove(store::BUS_DOMAIN);
+                d.ensure_domain_visible();
+                match stored.remove(store::BUS_OWNER) {
+                    Some(fd) => {
+                        d.bus.owner = d.take_over(fd, "the bus owner handle", |fd| {
+                            Bus::adopt(fd, DOMAIN, BUS_NAME)
+                        })
+                    }
+                    None if saved.owner_fd.is_some() => {
+                        d.problem("the bus owner handle was not in the fd store".into())
+                    }
+                    None => {}
+                }
+                for a in saved.activators {
+                    let Some(fd) = stored.remove(&store::activator_name(a.status.conn_id)) else {
+                        d.problem(format!(
+                            "the activator of {} was not in the fd store; recreating it",
+                            a.status.name
+                        ));
+                        continue;
+                    };
+                    let what = format!("the activator of {}", a.status.name);
+                    if let Some(conn) = d.take_over(fd, &what, |fd| Connection::adopt(fd, a.conn)) {
+                        d.activators.push(Activator {
+                            conn,
+                            state: a.status,
+                            child: None,
+                        });
+                    }
+                }
+                d.history.phases.last().map(|p| p.root)
+            }
+            Err(why) => {
+                d.keeping.restarts = 1;
+                d.problem(format!(
+                    "{why}; keeping the {} handle(s) of the fd store open so the bus survives,                      activators are recreated where possible",
+                    stored.len()
+                ));
+                let path = kdbus::bus_path(DOMAIN, BUS_NAME);
+                d.bus.status = path.exists().then(|| BusStatus {
+                    name: BUS_NAME.into(),
+                    path: path.display().to_string(),
+                    id: bus_id(&path),
+                    owner_held: false,
+                    created_us: monotonic_us(),
+                });
+                d.bus.domain = stored.remove(store::BUS_DOMAIN);
+                None
+            }
+        };
+        // Whatever is left (handles kept for their messages) stays open.
+        d.bus.orphans.extend(stored.into_values());
+        if let Some(b) = d.bus.status.as_mut() {
+            b.owner_held = d.bus.owner.is_some();
+        }
+        d.root = root_kind(previous);
+        d.choose_keeper();
+        info!(
+            restarts = d.keeping.restarts,
+            bus_id = d
+                .bus
+                .status
+                .as_ref()
+                .and_then(|b| b.id.as_deref())
+                .unwrap_or("none"),
+            activators = d.activators.len(),
+            "restart {} in the {}: took over the bus from the fd store",
+            d.keeping.restarts,
+            d.root.as_str()
+        );
+        d.settle();
+        d.keep_all();
+        Ok(d)
     }
 
     /// Takes over an inherited kdbus handle with `adopt`. If that fails the
