@@ -17,7 +17,7 @@ depends() {
 install() {
     inst_binary "$KDBUS_TEST_PROBE" /usr/lib/kdbus-test/kdbus-boot-probe
     local svc
-    for svc in org.kdbus.test.Late org.kdbus.test.LateUser; do
+    for svc in org.kdbus.test.Late org.kdbus.test.LateUser org.kdbus.test.Restart; do
         inst_simple "$moddir/$svc.service" "/usr/share/dbus-1/system-services/$svc.service"
     done
     if dracut_module_included "systemd"; then

@@ -5,6 +5,8 @@
 //!   kdbus-boot-probe check initrd|root|shutdown|final
 //!   kdbus-boot-probe send NAME TEXT     (a client of an activatable name)
 //!   kdbus-boot-probe serve NAME         (the service behind that name)
+//!   kdbus-boot-probe restart PHASE      (kill kdbus-init, see what survives)
+//!   kdbus-boot-probe faults PHASE       (systemctl restart, journald down)
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -13,6 +15,11 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use bootenv::status::{Activation, Status, STATUS_FILE};
+
+#[path = "../probe/faults.rs"]
+mod faults;
+#[path = "../probe/restart.rs"]
+mod restart;
 
 /// The activatable test names: their programs exist only in the real
 /// root; LateUser's service runs as a user only the real root knows.
@@ -119,6 +126,14 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Some("restart") if args.len() == 2 => {
+            restart::run(&args[1]);
+            ExitCode::SUCCESS
+        }
+        Some("faults") if args.len() == 2 => {
+            faults::run(&args[1]);
+            ExitCode::SUCCESS
+        }
         Some("serve") if args.len() == 2 => match client::serve(&args[1]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -127,7 +142,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: kdbus-boot-probe check initrd|root|shutdown|final | send NAME TEXT | serve NAME");
+            eprintln!("usage: kdbus-boot-probe check initrd|root|shutdown|final | send NAME TEXT | serve NAME | restart PHASE | faults PHASE");
             ExitCode::from(2)
         }
     }

@@ -12,6 +12,7 @@ pub mod initramfs_tools_scenarios;
 pub mod inspect;
 pub mod markers;
 pub mod qemu;
+pub mod restart_scenarios;
 pub mod scenarios;
 
 use std::path::{Path, PathBuf};

@@ -90,6 +90,7 @@ pub fn all() -> Vec<Scenario> {
         },
     ];
     all.extend(super::initramfs_tools_scenarios::all());
+    all.extend(super::restart_scenarios::all());
     all
 }
 
@@ -467,7 +468,7 @@ pub(super) fn kdbus_off(c: &mut Checks, warning: Option<&str>) {
     }
 }
 
-fn shell_init(c: &mut Checks) {
+pub(super) fn shell_init(c: &mut Checks) {
     for p in ["initrd", "root"] {
         c.base(
             &format!("the {p} phase reported"),

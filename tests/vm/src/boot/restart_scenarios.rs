@@ -1,0 +1,292 @@
+//! Boot scenarios where kdbus-init dies: killed with SIGKILL in each phase
+//! (`kdbus-boot-probe restart PHASE`, asked for by `kdbus.test.restart`),
+//! and restarted by systemd (initramfs, real root) or by its holder (the
+//! shutdown root; with dracut's shell init every phase) on the same bus;
+//! and other faults of the real root (`kdbus-boot-probe faults`, asked for
+//! by `kdbus.test.faults`): `systemctl restart`, journald stopped.
+
+use super::initramfs::Flavour;
+use super::scenarios::{bus_id, kdbus_on, shell_init, Checks, Scenario};
+
+pub fn all() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "restart",
+            about: "kdbus-init killed with SIGKILL in the initramfs, the real root and the shutdown root: the same bus, the client keeps its name, the waiting message is delivered once, logs once, clean poweroff",
+            flavour: Flavour::Systemd,
+            cmdline: "kdbus=1 kdbus.test.restart",
+            shell: false,
+            evaluate: killed_in_every_phase,
+        },
+        Scenario {
+            name: "restart-shell-init",
+            about: "dracut's shell init: kdbus-init killed with SIGKILL in the initramfs and the real root, restarted by its holder on the same bus",
+            flavour: Flavour::Shell,
+            cmdline: "kdbus=1 kdbus.test.restart",
+            shell: false,
+            evaluate: held_in_shell_init,
+        },
+        Scenario {
+            name: "faults",
+            about: "real root: systemctl restart kdbus-init keeps the bus, systemctl stop keeps it and says so; journald stopped and started while kdbus-init logs: records go to the kernel log and each reaches the journal once",
+            flavour: Flavour::Systemd,
+            cmdline: "kdbus=1 kdbus.test.faults",
+            shell: false,
+            evaluate: faults,
+        },
+    ]
+}
+
+fn faults(c: &mut Checks) {
+    kdbus_on(c);
+    let p = "faults-root";
+    let boot_bus = bus_id(c, "initrd");
+    let ids = ["bus_id_before", "status_bus_id_after", "bus_id_after"];
+    let same = boot_bus.as_deref().is_some_and(|id| {
+        ids.iter()
+            .all(|k| c.m.get(p, k).is_some_and(|v| v.starts_with(id)))
+    });
+    c.bus(
+        "systemctl restart kdbus-init.service: a new kdbus-init on the same bus, its owner handle held",
+        c.m.seen(p)
+            && c.m.get(p, "error").is_none()
+            && c.is(p, "systemctl_restart", "ok")
+            && c.is(p, "restarts", "0 -> 1")
+            && c.is(p, "owner_held_after", "true")
+            && c.is(p, "unit_after_restart", "active")
+            && same,
+        format!(
+            "boot bus {boot_bus:?}; {}",
+            c.describe(
+                p,
+                &["systemctl_restart", "restarts", "owner_held_after", "unit_after_restart", "error"]
+                    .iter()
+                    .chain(ids.iter())
+                    .copied()
+                    .collect::<Vec<_>>()
+            )
+        ),
+    );
+    let ids = ["stop_status_bus_id", "stop_bus_id"];
+    let same = boot_bus.as_deref().is_some_and(|id| {
+        ids.iter()
+            .all(|k| c.m.get(p, k).is_some_and(|v| v.starts_with(id)))
+    });
+    let said = c
+        .console_index("would take the bus 0-system down")
+        .is_some();
+    c.bus(
+        "systemctl stop kdbus-init.service: the bus is kept (a new kdbus-init on it), and the console says so",
+        c.m.get(p, "systemctl_stop").is_some()
+            && c.is(p, "stop_restarts", "2")
+            && c.is(p, "unit_after_stop", "active")
+            && same
+            && said,
+        format!(
+            "said on the console: {said}; {}",
+            c.describe(
+                p,
+                &["systemctl_stop", "stop_restarts", "unit_after_stop", "stop_status_bus_id", "stop_bus_id"]
+            )
+        ),
+    );
+    // The last switch away from journald is followed by one back.
+    let switches = c.m.get(p, "log_switches").unwrap_or("").to_owned();
+    let back = switches
+        .rfind("journal->kmsg")
+        .is_some_and(|at| switches[at..].contains("kmsg->journal"));
+    c.bus(
+        "journald stopped and started: kdbus-init logs to the kernel log meanwhile and to journald again after",
+        c.is(p, "journald_stop", "ok") && c.is(p, "journald_start", "ok") && back,
+        c.describe(p, &["journald_stop", "journald_start", "log_switches"]),
+    );
+}
+
+/// The phases, their probe marker names and how the checks call them.
+const PHASES: [(&str, &str); 3] = [
+    ("initrd", "initramfs"),
+    ("root", "real root"),
+    ("shutdown", "shutdown root"),
+];
+
+fn killed_in_every_phase(c: &mut Checks) {
+    // Everything an undisturbed boot shows still holds (same bus in every
+    // root, activation across the switch, each record once in the
+    // journal, the real root unmounted, poweroff).
+    kdbus_on(c);
+    restart_checks(c, &PHASES);
+}
+
+fn held_in_shell_init(c: &mut Checks) {
+    shell_init(c);
+    restart_checks(c, &PHASES[..2]);
+}
+
+/// The kills of `phases`, each after the previous one.
+fn restart_checks(c: &mut Checks, phases: &[(&str, &str)]) {
+    let boot_bus = bus_id(c, "initrd");
+    for (n, (phase, label)) in phases.iter().enumerate() {
+        let p = format!("restart-{phase}");
+        let restarts = (
+            c.m.num(&p, "restarts_before"),
+            c.m.num(&p, "restarts_after"),
+        );
+        c.bus(
+            &format!("{label}: kdbus-init killed with SIGKILL and restarted"),
+            c.m.seen(&p)
+                && c.m.get(&p, "error").is_none()
+                && c.m.get(&p, "killed").is_some()
+                && c.m.num(&p, "serving_again_ms").is_some()
+                && restarts == (Some(n as u64), Some(n as u64 + 1)),
+            c.describe(
+                &p,
+                &[
+                    "killed",
+                    "serving_again_ms",
+                    "restarts_before",
+                    "restarts_after",
+                    "error",
+                ],
+            ),
+        );
+        let ids = ["bus_id_before", "bus_id_after", "hello_bus_id"];
+        // A kernel line may run into a marker on the console: the id is
+        // what the value starts with.
+        let same = boot_bus.as_deref().is_some_and(|id| {
+            ids.iter()
+                .all(|k| c.m.get(&p, k).is_some_and(|v| v.starts_with(id)))
+        });
+        c.bus(
+            &format!("{label}: the same bus after the restart, its owner handle held"),
+            same && c.is(&p, "owner_held_after", "true"),
+            format!("boot bus {boot_bus:?}; {}", c.describe(&p, &ids)),
+        );
+        c.bus(
+            &format!("{label}: the client still owns its name and calls to it succeed"),
+            c.is(&p, "client_owns_name", "yes")
+                && c.is(&p, "call_before", "pong")
+                && c.is(&p, "call_after", "pong"),
+            c.describe(&p, &["client_owns_name", "call_before", "call_after"]),
+        );
+        c.bus(
+            &format!(
+                "{label}: the message that waited on an activator across the kill is delivered once"
+            ),
+            c.is(&p, "deferred_before_kill", "true")
+                && c.is(&p, "served", &format!("uid=0 received=waiting-in-{phase}")),
+            c.describe(&p, &["deferred_before_kill", "served"]),
+        );
+    }
+    let last = format!("restart-{}", phases[phases.len() - 1].0);
+    let want = format!("restarts     {} (last at", phases.len());
+    let shown =
+        c.m.get(&last, "kdbusctl")
+            .is_some_and(|l| l.starts_with(&want));
+    c.bus(
+        "kdbusctl status shows the restart count and the time of the last one",
+        shown,
+        c.describe(&last, &["kdbusctl"]),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boot::qemu::Console;
+    use crate::boot::scenarios::Outcome;
+    use std::time::Duration;
+
+    const ID: &str = "0123456789abcdef0123456789abcdef";
+
+    fn boot() -> Vec<String> {
+        let mut lines = vec![format!("@@T initrd bus_id {ID}")];
+        for (n, (phase, _)) in PHASES.iter().enumerate() {
+            let p = format!("@@T restart-{phase}");
+            for l in [
+                format!("{p} begin {phase}"),
+                format!("{p} bus_id_before {ID}"),
+                format!("{p} restarts_before {n}"),
+                format!("{p} call_before pong"),
+                format!("{p} deferred_before_kill true"),
+                format!("{p} killed 120"),
+                format!("{p} serving_again_ms 800"),
+                format!("{p} restarts_after {}", n + 1),
+                format!("{p} bus_id_after {ID}"),
+                format!("{p} owner_held_after true"),
+                format!("{p} hello_bus_id {ID}"),
+                format!("{p} client_owns_name yes"),
+                format!("{p} call_after pong"),
+                format!("{p} served uid=0 received=waiting-in-{phase}"),
+                format!("{p} end {phase}"),
+            ] {
+                lines.push(l);
+            }
+        }
+        lines.push(
+            "@@T restart-shutdown kdbusctl restarts     3 (last at 41.20s), the bus kept".into(),
+        );
+        lines
+    }
+
+    fn failed(lines: Vec<String>) -> Vec<String> {
+        let console = Console {
+            lines,
+            timed_out: false,
+            elapsed: Duration::from_secs(60),
+        };
+        let scenario = Scenario {
+            evaluate: |c| restart_checks(c, &PHASES),
+            ..all().remove(0)
+        };
+        scenario
+            .evaluate(&console)
+            .into_iter()
+            .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+            .map(|c| c.name)
+            .filter(|n| !n.contains("powered off"))
+            .collect()
+    }
+
+    #[test]
+    fn a_boot_that_kept_everything_passes() {
+        assert!(failed(boot()).is_empty(), "{:?}", failed(boot()));
+    }
+
+    #[test]
+    fn each_loss_fails() {
+        for (from, to, check) in [
+            // delivered twice
+            (
+                "received=waiting-in-root",
+                "received=waiting-in-root|waiting-in-root",
+                "real root: the message",
+            ),
+            // a new bus after the restart
+            (
+                "restart-initrd bus_id_after 0123",
+                "restart-initrd bus_id_after 9999",
+                "initramfs: the same bus",
+            ),
+            // the client lost its name
+            (
+                "restart-shutdown client_owns_name yes",
+                "restart-shutdown client_owns_name no",
+                "shutdown root: the client",
+            ),
+            // not restarted
+            (
+                "restart-root restarts_after 2",
+                "restart-root restarts_after 1",
+                "real root: kdbus-init killed",
+            ),
+            ("restarts     3", "restarts     0", "kdbusctl status"),
+        ] {
+            let bad: Vec<String> = boot().iter().map(|l| l.replace(from, to)).collect();
+            let f = failed(bad);
+            assert!(
+                f.iter().any(|n| n.starts_with(check)),
+                "{from} -> {to}: {f:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! `kdbus-boot-probe faults PHASE`: with `kdbus.test.faults` on the kernel
+//! command line, puts kdbus-init through faults of the real root and
+//! reports (`@@T faults-PHASE KEY VALUE`) that the bus stayed: a `systemctl
+//! restart kdbus-init.service`, a `systemctl stop` (kept, and said so), and
+//! journald stopped (with its sockets) while kdbus-init logs, then started
+//! again. Whether each record reached
+//! the journal once is what `check root` counts afterwards.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bootenv::status::{Status, STATUS_FILE};
+use kdbus::{Connection, SYSTEM_BUS_PATH};
+
+pub const WANTED: &str = "kdbus.test.faults";
+const JOURNALD: [&str; 3] = [
+    "systemd-journald.service",
+    "systemd-journald.socket",
+    "systemd-journald-dev-log.socket",
+];
+
+struct Out(String);
+
+impl Out {
+    fn mark(&self, key: &str, value: impl std::fmt::Display) {
+        let value = value.to_string().replace('\n', " ");
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "@@T faults-{} {key} {value}", self.0);
+        let _ = out.flush();
+    }
+}
+
+fn status() -> Option<Status> {
+    Status::read(Path::new(STATUS_FILE)).ok()
+}
+
+fn systemctl(args: &[&str]) -> String {
+    match Command::new("systemctl").args(args).output() {
+        Ok(o) if o.status.success() => "ok".into(),
+        Ok(o) => format!(
+            "{}: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+fn hup(pid: u32) {
+    if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(p, rustix::process::Signal::HUP);
+    }
+}
+
+fn bus_id() -> String {
+    Connection::connect(SYSTEM_BUS_PATH)
+        .map(|c| kdbus::id128_hex(c.bus_id128()))
+        .unwrap_or_else(|e| format!("error: {e}"))
+}
+
+pub fn run(phase: &str) {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    if !cmdline.split_whitespace().any(|w| w == WANTED) {
+        return;
+    }
+    let out = Out(phase.to_owned());
+    out.mark("begin", phase);
+    let Some(before) = status() else {
+        out.mark("error", "no kdbus-init status");
+        out.mark("end", phase);
+        return;
+    };
+    out.mark("bus_id_before", bus_id());
+    // systemctl restart: the unit's fd store keeps the bus.
+    let start = Instant::now();
+    out.mark(
+        "systemctl_restart",
+        systemctl(&["restart", "kdbus-init.service"]),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut after = None;
+    while Instant::now() < deadline {
+        if let Some(s) = status().filter(|s| s.pid != before.pid) {
+            after = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    out.mark("restart_ms", start.elapsed().as_millis());
+    match &after {
+        Some(s) => {
+            out.mark("restarts", format!("{} -> {}", before.restarts, s.restarts));
+            out.mark(
+                "status_bus_id_after",
+                s.bus
+                    .as_ref()
+                    .and_then(|b| b.id.as_deref())
+                    .unwrap_or("none"),
+            );
+            out.mark(
+                "owner_held_after",
+                s.bus.as_ref().is_some_and(|b| b.owner_held),
+            );
+        }
+        None => out.mark("error", "no new kdbus-init after systemctl restart"),
+    }
+    out.mark("bus_id_after", bus_id());
+    out.mark(
+        "unit_after_restart",
+        Command::new("systemctl")
+            .args(["is-active", "kdbus-init.service"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default(),
+    );
+    // systemctl stop: kdbus-init keeps the bus by starting again.
+    let pid = after.as_ref().map_or(before.pid, |s| s.pid);
+    out.mark("systemctl_stop", systemctl(&["stop", "kdbus-init.service"]));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut restarted = None;
+    while Instant::now() < deadline {
+        if let Some(s) = status().filter(|s| s.pid != pid) {
+            restarted = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    match &restarted {
+        Some(s) => {
+            out.mark("stop_restarts", s.restarts);
+            out.mark(
+                "stop_status_bus_id",
+                s.bus
+                    .as_ref()
+                    .and_then(|b| b.id.as_deref())
+                    .unwrap_or("none"),
+            );
+        }
+        None => out.mark("error", "no kdbus-init after systemctl stop"),
+    }
+    out.mark("stop_bus_id", bus_id());
+    std::thread::sleep(Duration::from_millis(300));
+    out.mark(
+        "unit_after_stop",
+        Command::new("systemctl")
+            .args(["is-active", "kdbus-init.service"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default(),
+    );
+    // journald down while kdbus-init logs, then up again.
+    let pid = restarted.as_ref().map_or(pid, |s| s.pid);
+    let mut stop = vec!["stop"];
+    stop.extend(JOURNALD);
+    out.mark("journald_stop", systemctl(&stop));
+    hup(pid);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut start = vec!["start"];
+    start.extend(JOURNALD.iter().rev());
+    out.mark("journald_start", systemctl(&start));
+    std::thread::sleep(Duration::from_millis(500));
+    hup(pid);
+    std::thread::sleep(Duration::from_millis(500));
+    if let Some(s) = status() {
+        out.mark("log_switches", s.log.switches.join(" "));
+    }
+    out.mark("end", phase);
+}
