@@ -40,6 +40,8 @@ pub mod abi;
 pub mod bloom;
 pub mod bus;
 pub mod conn;
+#[cfg(feature = "dbus")]
+pub mod dbus;
 pub mod error;
 pub mod flags;
 pub mod info;

@@ -69,6 +69,12 @@ pub enum PeerError {
     Bus(#[from] kdbus::Error),
 }
 
+impl From<kdbus::dbus::Error> for PeerError {
+    fn from(e: kdbus::dbus::Error) -> PeerError {
+        PeerError::Protocol(e.into())
+    }
+}
+
 /// A match rule the client added, with the cookie of its kernel entries.
 #[derive(Debug)]
 pub(crate) struct InstalledRule {

@@ -2,10 +2,11 @@
 //! authentication conversation and messages.
 
 pub mod auth;
-mod header;
-pub mod message;
 
-pub use message::{Header, Kind, Message};
+/// Messages are the `kdbus` library's D-Bus messages: the same bytes travel
+/// on the socket and in kdbus payloads.
+pub use kdbus::dbus as message;
+pub use kdbus::dbus::{Header, Kind, Message};
 
 /// A client broke the protocol: the connection to it is closed.
 #[derive(Debug, thiserror::Error)]
@@ -16,4 +17,13 @@ pub enum ProtocolError {
     Message(String),
     #[error("message of {len} bytes exceeds the limit of {max} bytes")]
     TooLarge { len: usize, max: usize },
+}
+
+impl From<kdbus::dbus::Error> for ProtocolError {
+    fn from(e: kdbus::dbus::Error) -> ProtocolError {
+        match e {
+            kdbus::dbus::Error::Invalid(why) => ProtocolError::Message(why),
+            kdbus::dbus::Error::TooLarge { len, max } => ProtocolError::TooLarge { len, max },
+        }
+    }
 }

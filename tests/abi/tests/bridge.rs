@@ -544,7 +544,7 @@ fn name_ownership_and_queueing() {
 /// A service written against the kdbus library, answering D-Bus calls:
 /// the payload of its messages is the D-Bus message.
 fn native_service(conn: &kdbus::Connection, stop: &std::sync::atomic::AtomicBool) {
-    use kdbus_bridge::protocol::Message;
+    use kdbus::dbus::Message;
     let mut serial = 0u32;
     while !stop.load(Ordering::Relaxed) {
         if !conn.wait(Some(Duration::from_millis(100))).unwrap() {
@@ -556,19 +556,15 @@ fn native_service(conn: &kdbus::Connection, stop: &std::sync::atomic::AtomicBool
         if !call.is_call() {
             continue;
         }
-        let msg = Message::parse(call.payload_to_vec()).expect("a D-Bus message");
+        let msg = call.dbus().expect("a D-Bus message");
         let (who,): (String,) = msg.body_as().expect("one string");
         let mut reply = Message::method_return(msg.header(), &(format!("hello {who}"),)).unwrap();
         serial += 1;
         reply
             .stamp(serial, Some(&format!(":1.{}", conn.id())))
             .unwrap();
-        conn.send(
-            &kdbus::MessageBuilder::reply_to(&call)
-                .cookie(serial as u64)
-                .payload(reply.bytes()),
-        )
-        .unwrap();
+        conn.send(&kdbus::MessageBuilder::reply_to(&call).dbus(&reply))
+            .unwrap();
     }
 }
 
@@ -608,7 +604,7 @@ fn native_kdbus_peers_and_legacy_clients_call_each_other() {
     });
 
     // And the other way: a native caller reaches the python service.
-    use kdbus_bridge::protocol::Message;
+    use kdbus::dbus::Message;
     let caller = b.bus.conn();
     let mut call = Message::method_call(
         Some("org.example.Test"),
@@ -620,13 +616,9 @@ fn native_kdbus_peers_and_legacy_clients_call_each_other() {
     .unwrap();
     call.stamp(7, Some(&format!(":1.{}", caller.id()))).unwrap();
     let reply = caller
-        .call(
-            &kdbus::MessageBuilder::to_name("org.example.Test")
-                .cookie(7)
-                .payload(call.bytes()),
-        )
+        .call(&kdbus::MessageBuilder::to_name("org.example.Test").dbus(&call))
         .unwrap();
-    let reply = Message::parse(reply.payload_to_vec()).unwrap();
+    let reply = reply.dbus().unwrap();
     assert_eq!(reply.header().reply_serial, Some(7));
     let (text,): (String,) = reply.body_as().unwrap();
     assert_eq!(text, "from kdbus");
@@ -810,4 +802,38 @@ fn dbus_monitor_sees_calls_replies_and_signals() {
         .find("method return")
         .unwrap_or_else(|| panic!("no return in:\n{text}"));
     assert!(text[call + ret..].contains("string \"watched\""), "{text}");
+}
+
+#[test]
+fn kdbusctl_call_reaches_a_legacy_service() {
+    let b = Bridge::start();
+    let _service = b.service("org.example.Test");
+    let ep = b.bus.endpoint();
+    let ep = ep.to_str().unwrap();
+    let kdbusctl = |args: &[&str]| {
+        let mut all = vec![
+            "kdbusctl",
+            "--bus",
+            ep,
+            "call",
+            "--path",
+            "/org/example/Echo",
+        ];
+        all.extend_from_slice(args);
+        let mut out = Vec::new();
+        kdbusctl::run_args(all, &mut out).map(|()| String::from_utf8(out).unwrap())
+    };
+    let reply = kdbusctl(&[
+        "--method",
+        "org.example.Echo.Echo",
+        "org.example.Test",
+        "from kdbusctl",
+    ])
+    .unwrap();
+    assert_eq!(reply, "from kdbusctl\n");
+    let err = kdbusctl(&["--method", "org.example.Echo.Fail", "org.example.Test"]).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("org.example.Error.Failed"),
+        "{err:#}"
+    );
 }

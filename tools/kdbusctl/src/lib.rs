@@ -4,6 +4,8 @@
 //! `Write` — so that it can be tested in-process; `main.rs` only wires it
 //! to the terminal.
 
+#[cfg(feature = "dbus")]
+mod dbus_call;
 pub mod event;
 pub mod init_state;
 #[cfg(feature = "inspect")]
@@ -85,6 +87,16 @@ pub enum Command {
         /// Seconds to wait for the reply.
         #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
         timeout: Duration,
+        /// Send a D-Bus method call INTERFACE.MEMBER instead (the payload
+        /// format of D-Bus peers and kdbus-bridge), with PAYLOAD, if given,
+        /// as its one string argument, and print the reply's arguments.
+        #[cfg(feature = "dbus")]
+        #[arg(long, value_name = "INTERFACE.MEMBER")]
+        method: Option<String>,
+        /// The object path of a --method call.
+        #[cfg(feature = "dbus")]
+        #[arg(long, default_value = "/", requires = "method")]
+        path: String,
     },
     /// Check an initramfs image without booting it: are kdbus.ko (built
     /// for the image's kernel), kdbus-init, what starts it and the D-Bus
@@ -128,10 +140,19 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             timeout,
             no_fallback,
         } => monitor(out, &target, cli.json, count, timeout, no_fallback),
+        #[cfg(feature = "dbus")]
         Command::Call {
             dest,
             payload,
             timeout,
+            method: Some(method),
+            path,
+        } => dbus_call::call(out, &target, &dest, &path, &method, &payload, timeout),
+        Command::Call {
+            dest,
+            payload,
+            timeout,
+            ..
         } => call(out, &target, cli.json, &dest, &payload, timeout),
         #[cfg(feature = "inspect")]
         Command::Initramfs { image } => initramfs::run(out, &image, cli.json),
@@ -349,16 +370,9 @@ fn call(
     let msg = MessageBuilder::new(dst)
         .payload(payload.as_bytes())
         .expect_reply(timeout);
-    let reply = conn.call(&msg).map_err(|err| {
-        let advice = match err.errno() {
-            Some(Errno::TIMEDOUT) => format!("no reply from {dest} within {timeout:?}"),
-            Some(Errno::SRCH) => format!("nobody owns {dest} (see `kdbusctl names`)"),
-            Some(Errno::NXIO) => format!("there is no connection {dest} (see `kdbusctl list`)"),
-            Some(Errno::PIPE) => format!("{dest} went away or dropped the call"),
-            _ => format!("the call to {dest} failed"),
-        };
-        anyhow!("{advice}: {err}")
-    })?;
+    let reply = conn
+        .call(&msg)
+        .map_err(|err| call_failure(&err, dest, timeout))?;
     let event = Event::from_message(&reply);
     if json {
         return print_json(out, &event);
@@ -377,6 +391,18 @@ fn call(
         )?,
     }
     Ok(())
+}
+
+/// A failed call, in words.
+fn call_failure(err: &kdbus::Error, dest: &str, timeout: Duration) -> anyhow::Error {
+    let advice = match err.errno() {
+        Some(Errno::TIMEDOUT) => format!("no reply from {dest} within {timeout:?}"),
+        Some(Errno::SRCH) => format!("nobody owns {dest} (see `kdbusctl names`)"),
+        Some(Errno::NXIO) => format!("there is no connection {dest} (see `kdbusctl list`)"),
+        Some(Errno::PIPE) => format!("{dest} went away or dropped the call"),
+        _ => format!("the call to {dest} failed"),
+    };
+    anyhow!("{advice}: {err}")
 }
 
 #[cfg(test)]
@@ -413,6 +439,7 @@ mod tests {
                 dest,
                 payload,
                 timeout,
+                ..
             } => {
                 assert_eq!(dest, "org.example.Echo");
                 assert_eq!(payload, "hi");

@@ -1,7 +1,7 @@
 //! D-Bus messages: framing (how long is the message at the front of a
-//! buffer?), the header and its fields, and building the messages the
-//! bridge itself sends. Marshalling is zvariant's; the layout of the
-//! fixed header and the field codes are the D-Bus specification's.
+//! buffer?), the header and its fields, and building messages. Bodies are
+//! marshalled by zvariant; the layout of the fixed header and the field
+//! codes are the D-Bus specification's.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -13,7 +13,7 @@ use zvariant::{Endian, Structure, Type, Value};
 
 use super::header::{self, FieldValue};
 
-use super::ProtocolError;
+use super::Error;
 
 /// The fixed part of every header, including the length of the field
 /// array that follows it.
@@ -53,11 +53,11 @@ fn align8(n: usize) -> usize {
     (n + 7) & !7
 }
 
-fn endian_of(byte: u8) -> Result<Endian, ProtocolError> {
+fn endian_of(byte: u8) -> Result<Endian, Error> {
     match byte {
         b'l' => Ok(Endian::Little),
         b'B' => Ok(Endian::Big),
-        other => Err(ProtocolError::Message(format!(
+        other => Err(Error::Invalid(format!(
             "byte order mark {other:#04x} is neither 'l' nor 'B'"
         ))),
     }
@@ -74,13 +74,13 @@ fn read_u32(endian: Endian, bytes: &[u8]) -> u32 {
 /// The total length of the message starting at `buf[0]`, once its fixed
 /// header is there (`None` until then). Fails on anything that cannot be
 /// the start of a message or would exceed `max_len`.
-pub fn message_len(buf: &[u8], max_len: usize) -> Result<Option<usize>, ProtocolError> {
+pub fn message_len(buf: &[u8], max_len: usize) -> Result<Option<usize>, Error> {
     if buf.len() < FIXED_HEADER_LEN {
         return Ok(None);
     }
     let endian = endian_of(buf[0])?;
     if buf[3] != 1 {
-        return Err(ProtocolError::Message(format!(
+        return Err(Error::Invalid(format!(
             "protocol version {} (only 1 exists)",
             buf[3]
         )));
@@ -88,13 +88,13 @@ pub fn message_len(buf: &[u8], max_len: usize) -> Result<Option<usize>, Protocol
     let body_len = read_u32(endian, &buf[4..]) as usize;
     let fields_len = read_u32(endian, &buf[12..]) as usize;
     if fields_len > MAX_ARRAY_LEN {
-        return Err(ProtocolError::Message(format!(
+        return Err(Error::Invalid(format!(
             "header field array of {fields_len} bytes"
         )));
     }
     let total = align8(FIXED_HEADER_LEN + fields_len) + body_len;
     if total > max_len.min(MAX_MESSAGE_LEN) {
-        return Err(ProtocolError::TooLarge {
+        return Err(Error::TooLarge {
             len: total,
             max: max_len.min(MAX_MESSAGE_LEN),
         });
@@ -145,11 +145,11 @@ impl Header {
     }
 
     /// Marshals the header, padded to 8 so that the body can follow.
-    pub fn marshal(&self, body_len: usize) -> Result<Vec<u8>, ProtocolError> {
-        let body_len = u32::try_from(body_len)
-            .map_err(|_| ProtocolError::Message("body longer than 4 GiB".into()))?;
+    pub fn marshal(&self, body_len: usize) -> Result<Vec<u8>, Error> {
+        let body_len =
+            u32::try_from(body_len).map_err(|_| Error::Invalid("body longer than 4 GiB".into()))?;
         if self.signature.len() > 255 {
-            return Err(ProtocolError::Message("signature longer than 255".into()));
+            return Err(Error::Invalid("signature longer than 255".into()));
         }
         let text = |kind: u8, v: &Option<String>| v.clone().map(|v| FieldValue::Text(kind, v));
         let mut fields = Vec::with_capacity(9);
@@ -189,20 +189,20 @@ impl Header {
     }
 }
 
-fn text(value: FieldValue, kind: u8, what: &str) -> Result<String, ProtocolError> {
+fn text(value: FieldValue, kind: u8, what: &str) -> Result<String, Error> {
     match value {
         FieldValue::Text(k, s) if k == kind => Ok(s),
-        _ => Err(ProtocolError::Message(format!(
+        _ => Err(Error::Invalid(format!(
             "header field {what} is not of type '{}'",
             kind as char
         ))),
     }
 }
 
-fn number(value: FieldValue, what: &str) -> Result<u32, ProtocolError> {
+fn number(value: FieldValue, what: &str) -> Result<u32, Error> {
     match value {
         FieldValue::U32(n) => Ok(n),
-        _ => Err(ProtocolError::Message(format!(
+        _ => Err(Error::Invalid(format!(
             "header field {what} is not of type 'u'"
         ))),
     }
@@ -220,9 +220,9 @@ pub struct Message {
 
 impl Message {
     /// Parses one complete message (exactly [`message_len`] bytes).
-    pub fn parse(bytes: Vec<u8>) -> Result<Message, ProtocolError> {
+    pub fn parse(bytes: Vec<u8>) -> Result<Message, Error> {
         if bytes.len() < FIXED_HEADER_LEN {
-            return Err(ProtocolError::Message("shorter than a header".into()));
+            return Err(Error::Invalid("shorter than a header".into()));
         }
         let endian = endian_of(bytes[0])?;
         let body_len = read_u32(endian, &bytes[4..]) as usize;
@@ -230,7 +230,7 @@ impl Message {
         let fields_len = read_u32(endian, &bytes[12..]) as usize;
         let body_offset = align8(FIXED_HEADER_LEN + fields_len);
         if body_offset.checked_add(body_len) != Some(bytes.len()) {
-            return Err(ProtocolError::Message(format!(
+            return Err(Error::Invalid(format!(
                 "header says {body_len} body bytes, {} follow it",
                 bytes.len().saturating_sub(body_offset)
             )));
@@ -240,10 +240,10 @@ impl Message {
             2 => Kind::MethodReturn,
             3 => Kind::Error,
             4 => Kind::Signal,
-            other => return Err(ProtocolError::Message(format!("message type {other}"))),
+            other => return Err(Error::Invalid(format!("message type {other}"))),
         };
         if serial == 0 {
-            return Err(ProtocolError::Message("serial 0".into()));
+            return Err(Error::Invalid("serial 0".into()));
         }
         let mut header = Header::new(kind);
         header.endian = endian;
@@ -263,7 +263,7 @@ impl Message {
                 _ => {} // unknown fields are ignored, as the spec says
             }
         }
-        let missing = |what: &str| ProtocolError::Message(format!("{kind:?} without {what}"));
+        let missing = |what: &str| Error::Invalid(format!("{kind:?} without {what}"));
         match kind {
             Kind::MethodCall if header.path.is_none() => return Err(missing("PATH")),
             Kind::MethodCall if header.member.is_none() => return Err(missing("MEMBER")),
@@ -307,7 +307,7 @@ impl Message {
 
     /// Rewrites the header with `edit` applied; the body bytes stay as
     /// they are (same byte order, so nothing in them changes).
-    pub fn edit_header(&mut self, edit: impl FnOnce(&mut Header)) -> Result<(), ProtocolError> {
+    pub fn edit_header(&mut self, edit: impl FnOnce(&mut Header)) -> Result<(), Error> {
         let mut header = self.header.clone();
         edit(&mut header);
         let body_len = self.bytes.len() - self.body_offset;
@@ -347,13 +347,13 @@ impl Message {
 
     /// The body as `T` (a tuple of the arguments), checked against the
     /// signature.
-    pub fn body_as<T>(&self) -> Result<T, ProtocolError>
+    pub fn body_as<T>(&self) -> Result<T, Error>
     where
         T: DeserializeOwned + Type,
     {
         let want = T::SIGNATURE.to_string_no_parens();
         if want != self.header.signature {
-            return Err(ProtocolError::Message(format!(
+            return Err(Error::Invalid(format!(
                 "arguments have signature \"{}\", expected \"{want}\"",
                 self.header.signature
             )));
@@ -362,23 +362,20 @@ impl Message {
         let data = Data::new(self.body(), ctxt);
         data.deserialize_for_signature(T::SIGNATURE)
             .map(|(v, _)| v)
-            .map_err(|e| ProtocolError::Message(format!("malformed arguments: {e}")))
+            .map_err(|e| Error::Invalid(format!("malformed arguments: {e}")))
     }
 
     /// Builds a message from a header and a body (a tuple of arguments, or
     /// `()` for none). The serial, reply serial and addresses are the
     /// caller's to set in `header`.
-    pub fn build<T: Serialize + Type>(
-        mut header: Header,
-        body: &T,
-    ) -> Result<Message, ProtocolError> {
+    pub fn build<T: Serialize + Type>(mut header: Header, body: &T) -> Result<Message, Error> {
         let sig = T::SIGNATURE.to_string_no_parens();
         let body_bytes = if sig.is_empty() {
             Vec::new()
         } else {
             let ctxt = Context::new_dbus(header.endian, 0);
             zvariant::to_bytes(ctxt, body)
-                .map_err(|e| ProtocolError::Message(format!("cannot marshal body: {e}")))?
+                .map_err(|e| Error::Invalid(format!("cannot marshal body: {e}")))?
                 .bytes()
                 .to_vec()
         };
@@ -395,10 +392,7 @@ impl Message {
     }
 
     /// A method return for `call` (addressed to the caller's unique name).
-    pub fn method_return<T: Serialize + Type>(
-        call: &Header,
-        body: &T,
-    ) -> Result<Message, ProtocolError> {
+    pub fn method_return<T: Serialize + Type>(call: &Header, body: &T) -> Result<Message, Error> {
         let mut header = Header::new(Kind::MethodReturn);
         header.reply_serial = Some(call.serial);
         header.destination = call.sender.clone();
@@ -406,7 +400,7 @@ impl Message {
     }
 
     /// An error reply to `call` with a human-readable message.
-    pub fn error(call: &Header, name: &str, text: &str) -> Result<Message, ProtocolError> {
+    pub fn error(call: &Header, name: &str, text: &str) -> Result<Message, Error> {
         let mut header = Header::new(Kind::Error);
         header.reply_serial = Some(call.serial);
         header.destination = call.sender.clone();
@@ -420,7 +414,7 @@ impl Message {
         interface: &str,
         member: &str,
         body: &T,
-    ) -> Result<Message, ProtocolError> {
+    ) -> Result<Message, Error> {
         let mut header = Header::new(Kind::Signal);
         header.path = Some(path.to_owned());
         header.interface = Some(interface.to_owned());
@@ -435,7 +429,7 @@ impl Message {
         interface: Option<&str>,
         member: &str,
         body: &T,
-    ) -> Result<Message, ProtocolError> {
+    ) -> Result<Message, Error> {
         let mut header = Header::new(Kind::MethodCall);
         header.destination = destination.map(str::to_owned);
         header.path = Some(path.to_owned());
@@ -445,7 +439,7 @@ impl Message {
     }
 
     /// Sets the serial (and sender) of a message the bridge built.
-    pub fn stamp(&mut self, serial: u32, sender: Option<&str>) -> Result<(), ProtocolError> {
+    pub fn stamp(&mut self, serial: u32, sender: Option<&str>) -> Result<(), Error> {
         self.edit_header(|h| {
             h.serial = serial;
             if let Some(sender) = sender {
@@ -560,7 +554,7 @@ mod tests {
         assert_eq!(message_len(&bytes[..15], MAX_MESSAGE_LEN).unwrap(), None);
         assert!(matches!(
             message_len(&bytes, 64),
-            Err(ProtocolError::TooLarge { .. })
+            Err(Error::TooLarge { .. })
         ));
         let mut bad = bytes.clone();
         bad[0] = b'x';

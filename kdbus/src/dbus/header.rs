@@ -10,7 +10,7 @@
 use zvariant::serialized::{Context, Data};
 use zvariant::{Endian, Value};
 
-use super::ProtocolError;
+use super::Error;
 
 /// A field value of one of the types the known fields use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +27,8 @@ fn align(n: usize, to: usize) -> usize {
     n.div_ceil(to) * to
 }
 
-fn bad(what: impl Into<String>) -> ProtocolError {
-    ProtocolError::Message(what.into())
+fn bad(what: impl Into<String>) -> Error {
+    Error::Invalid(what.into())
 }
 
 /// Reads the fields that start at offset 16 and span `len` bytes.
@@ -36,12 +36,12 @@ pub fn read_fields(
     bytes: &[u8],
     endian: Endian,
     len: usize,
-) -> Result<Vec<(u8, FieldValue)>, ProtocolError> {
+) -> Result<Vec<(u8, FieldValue)>, Error> {
     let end = 16usize
         .checked_add(len)
         .filter(|e| *e <= bytes.len())
         .ok_or_else(|| bad("header fields run past the message"))?;
-    let u32_at = |at: usize| -> Result<u32, ProtocolError> {
+    let u32_at = |at: usize| -> Result<u32, Error> {
         let b: [u8; 4] = bytes
             .get(at..at + 4)
             .and_then(|s| s.try_into().ok())
@@ -51,7 +51,7 @@ pub fn read_fields(
             Endian::Big => u32::from_be_bytes(b),
         })
     };
-    let text_at = |at: usize, n: usize| -> Result<String, ProtocolError> {
+    let text_at = |at: usize, n: usize| -> Result<String, Error> {
         let raw = bytes
             .get(at..at + n + 1)
             .filter(|r| r[n] == 0 && !r[..n].contains(&0))
