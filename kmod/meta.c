@@ -643,16 +643,16 @@ void kd_meta_emit_names(struct kd_buf *out, const struct kd_conn *conn,
  * @mm:		the message's metadata
  * @seq:	the bus sequence number of the message
  *
- * Stamps the message; everything else is collected on demand.
+ * Nothing is collected yet, not even the time: kd_msg_meta_collect() reads
+ * the clocks only if a receiver wants TIMESTAMP (a clock read can cost
+ * more than the rest of a small SEND).
  */
 void kd_msg_meta_init(struct kd_msg_meta *mm, u64 seq)
 {
-	mm->collected = KDBUS_ATTACH_TIMESTAMP;
+	mm->collected = 0;
 	mm->proc = NULL;
 	kd_buf_init(&mm->names);
 	mm->ts.seqnum = seq;
-	mm->ts.monotonic_ns = ktime_get_ns();
-	mm->ts.realtime_ns = ktime_get_real_ns();
 }
 
 /**
@@ -702,6 +702,11 @@ int kd_msg_meta_collect(struct kd_msg_meta *mm, struct kd_conn *src,
 	u64 want = mask & _KDBUS_ATTACH_ALL & ~mm->collected;
 	int ret;
 
+	if (want & KDBUS_ATTACH_TIMESTAMP) {
+		mm->ts.monotonic_ns = ktime_get_ns();
+		mm->ts.realtime_ns = ktime_get_real_ns();
+		mm->collected |= KDBUS_ATTACH_TIMESTAMP;
+	}
 	if (!want || !src)
 		return 0;
 

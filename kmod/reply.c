@@ -74,12 +74,15 @@ void kd_reply_put(struct kd_reply *r)
 }
 
 /*
- * Jiffies from now to @deadline, rounded up so the work never runs
- * before it, and capped so that "jiffies + delay" stays comparable.
+ * Jiffies from now to @deadline, rounded up so that a timer never fires
+ * before it, and capped so that "jiffies + delay" stays comparable. Judged
+ * by the coarse clock: it reads no hardware, and as it can only lag, the
+ * delay can only come out longer. Whoever the timer wakes checks the
+ * deadline against the precise clock.
  */
 static unsigned long kd_reply_delay(u64 deadline)
 {
-	u64 now = ktime_get_ns();
+	u64 now = ktime_get_coarse_ns();
 
 	if (deadline <= now)
 		return 0;
@@ -561,6 +564,20 @@ static int kd_reply_leave(struct kd_reply *r, int why)
 	return ret;
 }
 
+/*
+ * Sleeps until woken or about @deadline; true if it has passed. A tick
+ * timer, not an hrtimer: a call is answered long before its deadline, and
+ * arming and cancelling an hrtimer on every call reads the clock hardware.
+ */
+static bool kd_reply_sleep(u64 deadline)
+{
+	long left = kd_reply_delay(deadline);
+
+	if (left)
+		left = schedule_timeout(left);
+	return !left && ktime_get_ns() >= deadline;
+}
+
 /**
  * kd_reply_wait() - sleep until a synchronous call is answered
  * @r:		the slot, with a reference held by the caller
@@ -578,8 +595,7 @@ static int kd_reply_leave(struct kd_reply *r, int why)
 int kd_reply_wait(struct kd_reply *r, struct file *cancel)
 {
 	bool polling = cancel && file_can_poll(cancel);
-	ktime_t until = min_t(u64, r->deadline, KTIME_MAX);
-	bool expired = ktime_get_ns() >= r->deadline;
+	bool expired = false;
 	struct kd_cancel c;
 	DEFINE_WAIT(w);
 	int ret = 0;
@@ -606,9 +622,7 @@ int kd_reply_wait(struct kd_reply *r, struct file *cancel)
 			/* poll the file in a running state */
 			__set_current_state(TASK_RUNNING);
 		} else {
-			expired = !schedule_hrtimeout_range(&until,
-					current->timer_slack_ns,
-					HRTIMER_MODE_ABS);
+			expired = kd_reply_sleep(r->deadline);
 		}
 	}
 	finish_wait(&r->wait, &w);

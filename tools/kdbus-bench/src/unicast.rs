@@ -35,6 +35,9 @@ pub enum Reply {
 pub struct EchoServer {
     pub id: u64,
     stop: Arc<AtomicBool>,
+    /// Wakes the server to see `stop`: like the socketpair's echo thread,
+    /// it sleeps without a timeout.
+    waker: Connection,
     thread: Option<JoinHandle<Result<()>>>,
 }
 
@@ -48,22 +51,26 @@ impl EchoServer {
         Ok(EchoServer {
             id,
             stop,
+            waker: bus.connect("bench-echo-stop")?,
             thread: Some(thread),
         })
     }
 
     fn stop(&mut self) -> Result<()> {
         self.stop.store(true, Ordering::Relaxed);
-        match self.thread.take() {
-            Some(t) => t.join().map_err(|_| anyhow!("echo server panicked"))?,
-            None => Ok(()),
-        }
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        self.waker
+            .send(&MessageBuilder::to_id(self.id))
+            .context("waking the echo server")?;
+        thread.join().map_err(|_| anyhow!("echo server panicked"))?
     }
 }
 
 fn serve(conn: &Connection, mode: Reply, stop: &AtomicBool) -> Result<()> {
     while !stop.load(Ordering::Relaxed) {
-        if !conn.wait(Some(Duration::from_millis(50)))? {
+        if !conn.wait(None)? {
             continue;
         }
         let Some(call) = conn.recv()?.message else {
