@@ -711,8 +711,7 @@ static int kd_send_msg(struct kd_conn *src, struct kd_msg *m,
 			goto out;
 		/* restarted after a signal: wait on, do not send again */
 		s.call = kd_reply_resume(src, h->cookie);
-		/* coarse: lagging, it never fails a call early */
-		if (!s.call && h->timeout_ns <= ktime_get_coarse_ns()) {
+		if (!s.call && h->timeout_ns <= ktime_get_ns()) {
 			ret = -ETIMEDOUT;
 			goto out;
 		}
