@@ -44,6 +44,8 @@ pub struct EchoServer {
 impl EchoServer {
     pub fn start(bus: &BenchBus, reply: Reply) -> Result<EchoServer> {
         let conn = bus.connect("bench-echo")?;
+        // before the thread: without it, a server could never be stopped
+        let waker = bus.connect("bench-echo-stop")?;
         let id = conn.id();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -51,7 +53,7 @@ impl EchoServer {
         Ok(EchoServer {
             id,
             stop,
-            waker: bus.connect("bench-echo-stop")?,
+            waker,
             thread: Some(thread),
         })
     }
