@@ -17,7 +17,7 @@ use super::{root_kind, Activator, Daemon, Options, BUS_NAME, DOMAIN};
 use crate::activator;
 use crate::error::{Error, Result};
 use crate::fds;
-use crate::state::{monotonic_us, Saved};
+use crate::state::{monotonic_us, Saved, SavedActivator};
 use crate::store;
 
 /// Where kdbus-init is installed when the state does not say.
@@ -128,14 +128,7 @@ impl Daemon {
                         ));
                         continue;
                     };
-                    let what = format!("the activator of {}", a.status.name);
-                    if let Some(conn) = d.take_over(fd, &what, |fd| Connection::adopt(fd, a.conn)) {
-                        d.activators.push(Activator {
-                            conn,
-                            state: a.status,
-                            child: None,
-                        });
-                    }
+                    d.adopt_activator(fd, a);
                 }
                 let previous = d.history.phases.last().map(|p| p.root);
                 d.root = root_kind(previous);
@@ -219,21 +212,15 @@ impl Daemon {
                         ));
                         continue;
                     };
-                    let what = format!("the activator of {}", a.status.name);
-                    if let Some(conn) = d.take_over(fd, &what, |fd| Connection::adopt(fd, a.conn)) {
-                        d.activators.push(Activator {
-                            conn,
-                            state: a.status,
-                            child: None,
-                        });
-                    }
+                    d.adopt_activator(fd, a);
                 }
                 d.history.phases.last().map(|p| p.root)
             }
             Err(why) => {
                 d.keeping.restarts = 1;
                 d.problem(format!(
-                    "{why}; keeping the {} handle(s) of the fd store open so the bus survives,                      activators are recreated where possible",
+                    "{why}; keeping the {} handle(s) of the fd store open so the bus survives, \
+                     activators are recreated where possible",
                     stored.len()
                 ));
                 let path = kdbus::bus_path(DOMAIN, BUS_NAME);
@@ -276,6 +263,18 @@ impl Daemon {
     /// Takes over an inherited kdbus handle with `adopt`. If that fails the
     /// handle is kept open anyway — the bus, or the messages queued on an
     /// activator, live as long as it — and the failure is reported.
+    /// Takes back a saved activator's connection from its handle.
+    fn adopt_activator(&mut self, fd: OwnedFd, a: SavedActivator) {
+        let what = format!("the activator of {}", a.status.name);
+        if let Some(conn) = self.take_over(fd, &what, |fd| Connection::adopt(fd, a.conn)) {
+            self.activators.push(Activator {
+                conn,
+                state: a.status,
+                child: None,
+            });
+        }
+    }
+
     fn take_over<T>(
         &mut self,
         fd: OwnedFd,
