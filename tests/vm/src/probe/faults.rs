@@ -6,13 +6,12 @@
 //! again. Whether each record reached
 //! the journal once is what `check root` counts afterwards.
 
-use std::io::Write;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bootenv::status::{Status, STATUS_FILE};
 use kdbus::{Connection, SYSTEM_BUS_PATH};
+
+use crate::{read_status, Out};
 
 pub const WANTED: &str = "kdbus.test.faults";
 const JOURNALD: [&str; 3] = [
@@ -20,21 +19,6 @@ const JOURNALD: [&str; 3] = [
     "systemd-journald.socket",
     "systemd-journald-dev-log.socket",
 ];
-
-struct Out(String);
-
-impl Out {
-    fn mark(&self, key: &str, value: impl std::fmt::Display) {
-        let value = value.to_string().replace('\n', " ");
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "@@T faults-{} {key} {value}", self.0);
-        let _ = out.flush();
-    }
-}
-
-fn status() -> Option<Status> {
-    Status::read(Path::new(STATUS_FILE)).ok()
-}
 
 fn systemctl(args: &[&str]) -> String {
     match Command::new("systemctl").args(args).output() {
@@ -65,9 +49,11 @@ pub fn run(phase: &str) {
     if !cmdline.split_whitespace().any(|w| w == WANTED) {
         return;
     }
-    let out = Out(phase.to_owned());
+    let out = Out {
+        phase: format!("faults-{phase}"),
+    };
     out.mark("begin", phase);
-    let Some(before) = status() else {
+    let Some(before) = read_status() else {
         out.mark("error", "no kdbus-init status");
         out.mark("end", phase);
         return;
@@ -82,7 +68,7 @@ pub fn run(phase: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut after = None;
     while Instant::now() < deadline {
-        if let Some(s) = status().filter(|s| s.pid != before.pid) {
+        if let Some(s) = read_status().filter(|s| s.pid != before.pid) {
             after = Some(s);
             break;
         }
@@ -121,7 +107,7 @@ pub fn run(phase: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut restarted = None;
     while Instant::now() < deadline {
-        if let Some(s) = status().filter(|s| s.pid != pid) {
+        if let Some(s) = read_status().filter(|s| s.pid != pid) {
             restarted = Some(s);
             break;
         }
@@ -163,7 +149,7 @@ pub fn run(phase: &str) {
     std::thread::sleep(Duration::from_millis(500));
     hup(pid);
     std::thread::sleep(Duration::from_millis(500));
-    if let Some(s) = status() {
+    if let Some(s) = read_status() {
         out.mark("log_switches", s.log.switches.join(" "));
     }
     out.mark("end", phase);

@@ -6,15 +6,16 @@
 //! (delivered once, to a service that can only start after the restart),
 //! the time from the kill to a kdbus-init that serves again.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bootenv::status::{Activation, Status, STATUS_FILE};
+use bootenv::status::Activation;
 use kdbus::{
     AttachFlags, Connection, HelloBuilder, MessageBuilder, NameFlags, Peer, SYSTEM_BUS_PATH,
 };
+
+use crate::{read_status, Out};
 
 /// The kernel command line word that asks for the kills.
 pub const WANTED: &str = "kdbus.test.restart";
@@ -26,21 +27,6 @@ const WAITING: &str = "org.kdbus.test.Restart";
 const PROGRAM: &str = "/run/kdbus-test/restart-service";
 /// The probe, in every root.
 const PROBE: &str = "/usr/lib/kdbus-test/kdbus-boot-probe";
-
-struct Out(String);
-
-impl Out {
-    fn mark(&self, key: &str, value: impl std::fmt::Display) {
-        let value = value.to_string().replace('\n', " ");
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "@@T restart-{} {key} {value}", self.0);
-        let _ = out.flush();
-    }
-}
-
-fn status() -> Option<Status> {
-    Status::read(Path::new(STATUS_FILE)).ok()
-}
 
 /// Waits up to `limit` for `cond`; returns how long it took.
 fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
@@ -102,7 +88,9 @@ pub fn run(phase: &str) {
     if !cmdline.split_whitespace().any(|w| w == WANTED) {
         return;
     }
-    let out = Out(phase.to_owned());
+    let out = Out {
+        phase: format!("restart-{phase}"),
+    };
     out.mark("begin", phase);
     if let Err(e) = kill_and_check(&out, phase) {
         out.mark("error", e);
@@ -111,7 +99,7 @@ pub fn run(phase: &str) {
 }
 
 fn kill_and_check(out: &Out, phase: &str) -> Result<(), String> {
-    let before = status().ok_or("no kdbus-init status")?;
+    let before = read_status().ok_or("no kdbus-init status")?;
     let bus_before = before
         .bus
         .as_ref()
@@ -132,7 +120,7 @@ fn kill_and_check(out: &Out, phase: &str) -> Result<(), String> {
     peer.send(&MessageBuilder::to_name(WAITING).payload(text.as_bytes()))
         .map_err(|e| format!("send to {WAITING}: {e}"))?;
     let deferred = wait_for(Duration::from_secs(10), || {
-        status().is_some_and(|s| {
+        read_status().is_some_and(|s| {
             s.activators
                 .iter()
                 .any(|a| a.name == WAITING && matches!(a.activation, Activation::Deferred { .. }))
@@ -148,7 +136,7 @@ fn kill_and_check(out: &Out, phase: &str) -> Result<(), String> {
     out.mark("killed", before.pid);
     // Served again: a new kdbus-init published its status.
     let back = wait_for(Duration::from_secs(30), || {
-        status().is_some_and(|s| {
+        read_status().is_some_and(|s| {
             s.pid != before.pid
                 && s.restarts > before.restarts
                 && Path::new(&format!("/proc/{}", s.pid)).exists()
@@ -158,7 +146,7 @@ fn kill_and_check(out: &Out, phase: &str) -> Result<(), String> {
         Some(_) => out.mark("serving_again_ms", killed_at.elapsed().as_millis()),
         None => return Err("no restarted kdbus-init within 30 s".into()),
     }
-    let after = status().ok_or("no status after the restart")?;
+    let after = read_status().ok_or("no status after the restart")?;
     out.mark("pid_after", after.pid);
     out.mark("restarts_after", after.restarts);
     out.mark(
