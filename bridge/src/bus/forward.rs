@@ -7,7 +7,7 @@ use tracing::debug;
 
 use crate::bus::bloom;
 use crate::bus::errors::{send_failure, BusError};
-use crate::bus::matchrule::Candidate;
+use crate::bus::matchrule::{Candidate, MatchRule};
 use crate::bus::peer::{parse_unique, unique_name, Peer, PeerError, INLINE_MAX, PAYLOAD_TYPE};
 use crate::protocol::message::{Arg, NO_AUTO_START};
 use crate::protocol::{Kind, Message};
@@ -207,9 +207,7 @@ impl Peer {
         };
         if let Some(rules) = &self.monitor {
             let names = sender_names(rules.iter().any(|r| r.sender.is_some()));
-            let args = msg.string_args();
-            let candidate = candidate(&msg, &sender, &names, args.as_deref());
-            if !rules.is_empty() && !rules.iter().any(|r| r.matches(&candidate)) {
+            if !monitor_sees(rules, &msg, &sender, &names) {
                 return Ok(Received::Skipped);
             }
             return Ok(Received::Message(msg));
@@ -241,6 +239,21 @@ enum Received {
     Skipped,
     Notification(kdbus::Notification),
     Message(Message),
+}
+
+/// Does a monitor with these rules (none: everything) see the message?
+pub(crate) fn monitor_sees(
+    rules: &[MatchRule],
+    msg: &Message,
+    sender: &str,
+    names: &[String],
+) -> bool {
+    if rules.is_empty() {
+        return true;
+    }
+    let args = msg.string_args();
+    let c = candidate(msg, sender, names, args.as_deref());
+    rules.iter().any(|r| r.matches(&c))
 }
 
 pub(crate) fn candidate<'a>(

@@ -58,16 +58,14 @@ impl Peer {
         if old == new {
             return Ok(()); // activator hand-overs are invisible in D-Bus
         }
+        let changed = Message::signal(
+            DRIVER_PATH,
+            DRIVER_INTERFACE,
+            "NameOwnerChanged",
+            &(&name, &old, &new),
+        )?;
         if let Some(rules) = &self.monitor {
-            let changed = Message::signal(
-                DRIVER_PATH,
-                DRIVER_INTERFACE,
-                "NameOwnerChanged",
-                &(&name, &old, &new),
-            )?;
-            let args = changed.string_args();
-            let c = crate::bus::forward::candidate(&changed, DRIVER_NAME, &[], args.as_deref());
-            if rules.is_empty() || rules.iter().any(|r| r.matches(&c)) {
+            if crate::bus::forward::monitor_sees(rules, &changed, DRIVER_NAME, &[]) {
                 out.push(self.driver_message(changed)?);
             }
             return Ok(());
@@ -77,12 +75,6 @@ impl Peer {
             let lost = Message::signal(DRIVER_PATH, DRIVER_INTERFACE, "NameLost", &(&name,))?;
             out.push(self.directed_signal(lost)?);
         }
-        let changed = Message::signal(
-            DRIVER_PATH,
-            DRIVER_INTERFACE,
-            "NameOwnerChanged",
-            &(&name, &old, &new),
-        )?;
         if self.wants(&changed, DRIVER_NAME, &[]) {
             out.push(self.driver_message(changed)?);
         }
