@@ -133,6 +133,31 @@ impl Bridge {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// `busctl` on the bridge's address; must succeed.
+    fn busctl(&self, args: &[&str]) -> String {
+        let addr = self.address_arg();
+        let mut all = vec![addr.as_str()];
+        all.extend_from_slice(args);
+        self.ok("busctl", &all)
+    }
+
+    /// `gdbus call` of `method` on `dest`'s object `path`; must succeed.
+    fn gdbus_call(&self, dest: &str, path: &str, method: &str, args: &[&str]) -> String {
+        let mut all = vec![
+            "call",
+            "--address",
+            &self.address,
+            "--dest",
+            dest,
+            "--object-path",
+            path,
+            "--method",
+            method,
+        ];
+        all.extend_from_slice(args);
+        self.ok("gdbus", &all)
+    }
+
     fn dbus_send(&self, args: &[&str]) -> String {
         let addr = self.bus_arg();
         let mut all = vec![addr.as_str(), "--print-reply"];
@@ -235,33 +260,20 @@ fn the_driver_answers_dbus_send_busctl_and_gdbus() {
         "{err}"
     );
 
-    let list = b.ok("busctl", &[&b.address_arg(), "list", "--no-pager"]);
+    let list = b.busctl(&["list", "--no-pager"]);
     assert!(list.contains("org.freedesktop.DBus"), "{list}");
-    let introspect = b.ok(
-        "busctl",
-        &[
-            &b.address_arg(),
-            "introspect",
-            "--no-pager",
-            "org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-        ],
-    );
+    let introspect = b.busctl(&[
+        "introspect",
+        "--no-pager",
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+    ]);
     assert!(introspect.contains(".RequestName"), "{introspect}");
-    let reply = b.ok(
-        "gdbus",
-        &[
-            "call",
-            "--address",
-            &b.address,
-            "--dest",
-            "org.freedesktop.DBus",
-            "--object-path",
-            "/org/freedesktop/DBus",
-            "--method",
-            "org.freedesktop.DBus.NameHasOwner",
-            "org.freedesktop.DBus",
-        ],
+    let reply = b.gdbus_call(
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.NameHasOwner",
+        &["org.freedesktop.DBus"],
     );
     assert_eq!(reply.trim(), "(true,)");
 }
@@ -299,36 +311,23 @@ fn calls_errors_and_fds_between_legacy_clients() {
     ]);
     assert!(reply.contains("string \"through the bridge\""), "{reply}");
 
-    let reply = b.ok(
-        "gdbus",
-        &[
-            "call",
-            "--address",
-            &b.address,
-            "--dest",
-            "org.example.Test",
-            "--object-path",
-            "/org/example/Echo",
-            "--method",
-            "org.example.Echo.Echo",
-            "from gdbus",
-        ],
+    let reply = b.gdbus_call(
+        "org.example.Test",
+        "/org/example/Echo",
+        "org.example.Echo.Echo",
+        &["from gdbus"],
     );
     assert_eq!(reply.trim(), "('from gdbus',)");
 
-    let reply = b.ok(
-        "busctl",
-        &[
-            &b.address_arg(),
-            "call",
-            "org.example.Test",
-            "/org/example/Echo",
-            "org.example.Echo",
-            "Echo",
-            "s",
-            "from busctl",
-        ],
-    );
+    let reply = b.busctl(&[
+        "call",
+        "org.example.Test",
+        "/org/example/Echo",
+        "org.example.Echo",
+        "Echo",
+        "s",
+        "from busctl",
+    ]);
     assert_eq!(reply.trim(), "s \"from busctl\"");
 
     let err = b.fails(
@@ -579,19 +578,15 @@ fn native_kdbus_peers_and_legacy_clients_call_each_other() {
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| native_service(&native, &stop));
-        let reply = b.ok(
+        let reply = b.busctl(&[
+            "call",
+            "org.example.Native",
+            "/org/example/Native",
+            "org.example.Native",
+            "Greet",
+            "s",
             "busctl",
-            &[
-                &b.address_arg(),
-                "call",
-                "org.example.Native",
-                "/org/example/Native",
-                "org.example.Native",
-                "Greet",
-                "s",
-                "busctl",
-            ],
-        );
+        ]);
         assert_eq!(reply.trim(), "s \"hello busctl\"");
         let reply = b.dbus_send(&[
             "--dest=org.example.Native",
