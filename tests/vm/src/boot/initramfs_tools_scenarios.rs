@@ -3,7 +3,8 @@
 
 use super::initramfs::Flavour;
 use super::scenarios::{
-    bus_id, kdbus_off, module_and_mount, sent, served, user_activation, Checks, Scenario,
+    activation_across_the_switch, bus_id, kdbus_off, module_and_mount, user_activation, Checks,
+    Scenario,
 };
 
 pub fn all() -> Vec<Scenario> {
@@ -79,31 +80,7 @@ fn kdbus_on(c: &mut Checks) {
         c.is("root", "failed_units", "0"),
         format!("{:?}", c.m.all("root", "failed_unit")),
     );
-    let deferred =
-        c.m.all("initrd", "activation")
-            .iter()
-            .any(|a| a.starts_with("org.kdbus.test.Late ") && a.contains("deferred"));
-    let delivered =
-        c.m.all("root", "activation")
-            .iter()
-            .any(|a| a.starts_with("org.kdbus.test.Late ") && a.contains("took the name"));
-    let sent_late = sent(c, "org.kdbus.test.Late hello-from-the-initramfs");
-    let served = served(c, "org.kdbus.test.Late");
-    c.bus(
-        "activation: queued in the initramfs, the service started in the real root got it once",
-        sent_late
-            && deferred
-            && delivered
-            && served
-                .as_ref()
-                .is_some_and(|(_, got)| got == "hello-from-the-initramfs"),
-        format!(
-            "sent {sent_late}, deferred in the initramfs {deferred}, name taken in the real root \
-             {delivered}, served {served:?}; activations: {:?} {:?}",
-            c.m.all("initrd", "activation"),
-            c.m.all("root", "activation")
-        ),
-    );
+    activation_across_the_switch(c);
     user_activation(c);
     // No shutdown root: kdbus-init, spared by systemd-shutdown, holds the
     // bus to the end from the real root, which is still remounted

@@ -314,32 +314,7 @@ pub(super) fn kdbus_on(c: &mut Checks) {
         kernel && native,
         format!("transports seen: {transports:?}"),
     );
-    // Activation across the switch.
-    let deferred =
-        c.m.all("initrd", "activation")
-            .iter()
-            .any(|a| a.starts_with("org.kdbus.test.Late") && a.contains("deferred"));
-    let delivered =
-        c.m.all("root", "activation")
-            .iter()
-            .any(|a| a.starts_with("org.kdbus.test.Late") && a.contains("took the name"));
-    let sent_late = sent(c, "org.kdbus.test.Late hello-from-the-initramfs");
-    let served = served(c, "org.kdbus.test.Late");
-    c.bus(
-        "activation: queued in the initramfs, the service started in the real root got it once",
-        sent_late
-            && deferred
-            && delivered
-            && served
-                .as_ref()
-                .is_some_and(|(_, got)| got == "hello-from-the-initramfs"),
-        format!(
-            "sent {sent_late}, deferred in the initramfs {deferred}, name taken in the real root \
-             {delivered}, served {served:?}; activations: {:?} {:?}",
-            c.m.all("initrd", "activation"),
-            c.m.all("root", "activation")
-        ),
-    );
+    activation_across_the_switch(c);
     user_activation(c);
     // The shutdown root.
     let same = id.is_some() && bus_id(c, "shutdown") == id;
@@ -371,12 +346,42 @@ pub(super) fn kdbus_on(c: &mut Checks) {
 }
 
 /// Did the initramfs client send `what` ("NAME TEXT")?
-pub(super) fn sent(c: &Checks, what: &str) -> bool {
+/// The activation queued in the initramfs reached the service the real
+/// root started, once.
+pub(super) fn activation_across_the_switch(c: &mut Checks) {
+    let deferred =
+        c.m.all("initrd", "activation")
+            .iter()
+            .any(|a| a.starts_with("org.kdbus.test.Late ") && a.contains("deferred"));
+    let delivered =
+        c.m.all("root", "activation")
+            .iter()
+            .any(|a| a.starts_with("org.kdbus.test.Late ") && a.contains("took the name"));
+    let sent_late = sent(c, "org.kdbus.test.Late hello-from-the-initramfs");
+    let served = served(c, "org.kdbus.test.Late");
+    c.bus(
+        "activation: queued in the initramfs, the service started in the real root got it once",
+        sent_late
+            && deferred
+            && delivered
+            && served
+                .as_ref()
+                .is_some_and(|(_, got)| got == "hello-from-the-initramfs"),
+        format!(
+            "sent {sent_late}, deferred in the initramfs {deferred}, name taken in the real root \
+             {delivered}, served {served:?}; activations: {:?} {:?}",
+            c.m.all("initrd", "activation"),
+            c.m.all("root", "activation")
+        ),
+    );
+}
+
+fn sent(c: &Checks, what: &str) -> bool {
     c.m.all("client", "sent").contains(&what)
 }
 
 /// `@@T root served NAME uid=N received=A|B`: (uid, received).
-pub(super) fn served(c: &Checks, name: &str) -> Option<(u32, String)> {
+fn served(c: &Checks, name: &str) -> Option<(u32, String)> {
     c.m.all("root", "served").iter().find_map(|v| {
         let rest = v.strip_prefix(name)?.strip_prefix(" uid=")?;
         let (uid, got) = rest.split_once(" received=")?;
