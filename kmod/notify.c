@@ -8,17 +8,25 @@
  * first recorded as a small note on the bus, and kd_notify_flush(), run
  * once the locks are dropped, turns the notes into messages and routes
  * them. One flusher at a time, taking notes in the order they were
- * recorded, keeps the order receivers see them in.
+ * recorded, keeps the order receivers see them in. A notification is only
+ * kernel memory, so delivery writes every copy under bus->lock (read),
+ * each receiver's queue taking its conn->lock inside it.
  */
 
 #include <linux/err.h>
+#include <linux/hashtable.h>
 #include <linux/list.h>
+#include <linux/rwsem.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
 #include "bus.h"
+#include "conn.h"
+#include "match.h"
 #include "msg.h"
 #include "notify.h"
+#include "policy.h"
+#include "queue.h"
 #include "route.h"
 
 /* one recorded notification; @payload is the item's, @len bytes */
@@ -172,6 +180,79 @@ void kd_notify_reply(struct kd_bus *bus, u64 type, u64 dst_id, u64 cookie)
 		kd_note_add(bus, note);
 }
 
+/* --- delivery ------------------------------------------------------ */
+
+static void kd_notify_deliver_one(struct kd_conn *c, const struct kd_msg *m)
+{
+	size_t len = kd_msg_slice_len(m, 0);
+	struct kd_entry *e;
+
+	e = kd_queue_reserve(c, 0, len, 0);
+	if (IS_ERR(e)) {
+		if (PTR_ERR(e) != -ECONNRESET)
+			kd_route_lost(c);
+		return;
+	}
+	kd_msg_fill_entry(m, e, len, 0);
+	if (kd_msg_write(m, e->slice, NULL)) {
+		kd_queue_cancel(c, e);
+		kd_route_lost(c);
+		return;
+	}
+	kd_queue_commit(c, e);
+}
+
+/* the name a NAME_* notification is about, else NULL */
+static const char *kd_notify_name_of(const struct kd_msg *m)
+{
+	const struct kdbus_notify_name_change *nc = m->notify;
+
+	switch (m->notify_type) {
+	case KDBUS_ITEM_NAME_ADD:
+	case KDBUS_ITEM_NAME_REMOVE:
+	case KDBUS_ITEM_NAME_CHANGE:
+		return nc->name;
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * Monitors get every notification. A broadcast goes to each ordinary
+ * connection with a matching rule (and, for NAME_*, allowed to see the
+ * name); a unicast to its dst_id. Failed deliveries count as lost.
+ * Sleeps; the caller holds no bus lock. @m stays the caller's.
+ */
+static void kd_notify_deliver(struct kd_bus *bus, struct kd_msg *m)
+{
+	bool bcast = m->head->dst_id == KDBUS_DST_ID_BROADCAST;
+	const char *name = kd_notify_name_of(m);
+	struct kd_conn *c;
+	unsigned int bkt;
+
+	/* only kernel memory is written: all of it under the bus lock */
+	down_read(&bus->lock);
+	list_for_each_entry(c, &bus->monitors, monitor_node)
+		kd_notify_deliver_one(c, m);
+	if (bcast) {
+		hash_for_each(bus->conns, bkt, c, bus_node) {
+			if (!kd_conn_ordinary(c) || !kd_match(c, m))
+				continue;
+			if (name && !kd_may_see_name(c, name))
+				continue;
+			kd_notify_deliver_one(c, m);
+		}
+	}
+	up_read(&bus->lock);
+
+	if (bcast)
+		return;
+	c = kd_bus_find_conn(bus, m->head->dst_id);
+	if (c && kd_conn_ordinary(c))
+		kd_notify_deliver_one(c, m);
+	kd_conn_put(c);
+}
+
 /**
  * kd_notify_flush() - deliver every recorded notification, in order
  * @bus:	the bus
@@ -200,7 +281,7 @@ void kd_notify_flush(struct kd_bus *bus)
 		m = kd_msg_kernel(bus, note->dst_id, note->cookie_reply,
 				  note->type, note->payload, note->len);
 		if (!IS_ERR_OR_NULL(m)) {
-			kd_route_kernel(bus, m);
+			kd_notify_deliver(bus, m);
 			kd_msg_free(m);
 		}
 		kfree(note);

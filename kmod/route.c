@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * SEND: finding the receivers of a message and handing each its copy
- * (spec 8.2, 9, 14), and the delivery of kernel notifications.
+ * (spec 8.2, 9, 14). Kernel notifications are delivered by notify.c.
  *
  * A send runs in phases so that user memory is never touched under a
  * lock or with the sender's active count held:
@@ -86,7 +86,13 @@ struct kd_send {
 /* a start-over of a send to a name that changed hands */
 #define KD_RETRY	1
 
-static void kd_route_lost(struct kd_conn *conn)
+/**
+ * kd_route_lost() - count a message a receiver did not get
+ * @conn:	the receiver
+ *
+ * Its next RECV reports the loss; a poller is woken to make that RECV.
+ */
+void kd_route_lost(struct kd_conn *conn)
 {
 	atomic_inc(&conn->lost);
 	wake_up_interruptible_poll(&conn->wait, EPOLLIN | EPOLLRDNORM);
@@ -788,82 +794,4 @@ out:
 	if (m)
 		kd_msg_free(m);
 	return kd_args_put(&a, ret);
-}
-
-/* --- kernel notifications ------------------------------------------ */
-
-static void kd_route_kernel_one(struct kd_conn *c, const struct kd_msg *m)
-{
-	size_t len = kd_msg_slice_len(m, 0);
-	struct kd_entry *e;
-
-	e = kd_queue_reserve(c, 0, len, 0);
-	if (IS_ERR(e)) {
-		if (PTR_ERR(e) != -ECONNRESET)
-			kd_route_lost(c);
-		return;
-	}
-	kd_msg_fill_entry(m, e, len, 0);
-	if (kd_msg_write(m, e->slice, NULL)) {
-		kd_queue_cancel(c, e);
-		kd_route_lost(c);
-		return;
-	}
-	kd_queue_commit(c, e);
-}
-
-/* the name a NAME_* notification is about, else NULL */
-static const char *kd_route_notify_name(const struct kd_msg *m)
-{
-	const struct kdbus_notify_name_change *nc = m->notify;
-
-	switch (m->notify_type) {
-	case KDBUS_ITEM_NAME_ADD:
-	case KDBUS_ITEM_NAME_REMOVE:
-	case KDBUS_ITEM_NAME_CHANGE:
-		return nc->name;
-	default:
-		return NULL;
-	}
-}
-
-/**
- * kd_route_kernel() - deliver a kernel notification
- * @bus:	the bus
- * @m:		a message from kd_msg_kernel(); it stays the caller's
- *
- * Monitors get every notification. A broadcast goes to each ordinary
- * connection with a matching rule (and, for NAME_*, allowed to see the
- * name); a unicast to its dst_id. Failed deliveries count as lost.
- *
- * Context: sleeps; the caller holds no bus lock.
- */
-void kd_route_kernel(struct kd_bus *bus, struct kd_msg *m)
-{
-	bool bcast = m->head->dst_id == KDBUS_DST_ID_BROADCAST;
-	const char *name = kd_route_notify_name(m);
-	struct kd_conn *c;
-	unsigned int bkt;
-
-	/* only kernel memory is written: all of it under the bus lock */
-	down_read(&bus->lock);
-	list_for_each_entry(c, &bus->monitors, monitor_node)
-		kd_route_kernel_one(c, m);
-	if (bcast) {
-		hash_for_each(bus->conns, bkt, c, bus_node) {
-			if (!kd_conn_ordinary(c) || !kd_match(c, m))
-				continue;
-			if (name && !kd_may_see_name(c, name))
-				continue;
-			kd_route_kernel_one(c, m);
-		}
-	}
-	up_read(&bus->lock);
-
-	if (bcast)
-		return;
-	c = kd_bus_find_conn(bus, m->head->dst_id);
-	if (c && kd_conn_ordinary(c))
-		kd_route_kernel_one(c, m);
-	kd_conn_put(c);
 }
