@@ -33,6 +33,7 @@ VENV := .venv
 VNG := $(VENV)/bin/vng
 LINUX_SRC := build/linux-source
 CHECKPATCH := $(LINUX_SRC)/scripts/checkpatch.pl
+KERNELDOC := $(LINUX_SRC)/scripts/kernel-doc
 
 BINARIES := kdbus-init switch-root kdbusctl
 
@@ -72,16 +73,18 @@ $(VNG):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q virtme-ng
 
-# checkpatch.pl comes from the 6.1 source package, not the headers.
-$(CHECKPATCH):
+# checkpatch.pl and kernel-doc come from the 6.1 source package, not the
+# headers.
+$(CHECKPATCH) $(KERNELDOC) &:
 	@test -f /usr/src/linux-source-6.1.tar.xz || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -qq --no-install-recommends linux-source-6.1; }
 	mkdir -p $(LINUX_SRC)
 	tar -xJf /usr/src/linux-source-6.1.tar.xz -C $(LINUX_SRC) --strip-components=1 \
 		linux-source-6.1/scripts/checkpatch.pl linux-source-6.1/scripts/spelling.txt \
-		linux-source-6.1/scripts/const_structs.checkpatch
-	touch $@
+		linux-source-6.1/scripts/const_structs.checkpatch \
+		linux-source-6.1/scripts/kernel-doc
+	touch $(CHECKPATCH) $(KERNELDOC)
 
 # ---------------------------------------------------------------- install
 
@@ -108,7 +111,7 @@ install: all initramfs-bins
 
 test: deps lint unit kmod-check dkms-check vmtest vmtest-second bench-smoke boottest
 
-lint: $(CHECKPATCH)
+lint: $(CHECKPATCH) $(KERNELDOC)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CHECKPATCH) --no-tree --quiet --show-types --ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \
@@ -119,6 +122,10 @@ lint: $(CHECKPATCH)
 		-f kmod/compat.h
 	$(CHECKPATCH) --no-tree --quiet --show-types --ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \
 		-f kmod/include/uapi/linux/kdbus.h
+	@# kernel-doc checks the comments there are; the awk script that every
+	@# non-static function has one.
+	perl $(KERNELDOC) -none -Werror kmod/*.c kmod/*.h
+	awk -f tests/kerneldoc-missing.awk kmod/*.c
 
 unit:
 	$(CARGO) test --workspace --exclude kdbus-abi-tests
