@@ -62,9 +62,9 @@ struct kd_msg_meta {
 };
 
 /*
- * init sets the sequence number; nothing is collected yet. collect stamps
- * the time if @mask has TIMESTAMP and gathers the other items of @mask not
- * collected yet and may be called again with more
+ * In msgmeta.c. init sets the sequence number; nothing is collected yet.
+ * collect stamps the time if @mask has TIMESTAMP and gathers the other
+ * items of @mask not collected yet, and may be called again with more
  * bits; it takes src->bus->names.lock for reading itself (NAMES) and may
  * read the sender's memory (CMDLINE): call it before taking any bus lock
  * and outside kd_conn_enter(), e.g. with the union of what the receivers
