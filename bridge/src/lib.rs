@@ -9,4 +9,5 @@
 
 pub mod bus;
 pub mod launcher;
+pub mod policy;
 pub mod protocol;
