@@ -5,6 +5,7 @@
 
 mod activation;
 mod activator;
+mod cli;
 mod daemon;
 mod error;
 mod fds;
@@ -25,93 +26,23 @@ use std::time::{Duration, Instant};
 
 use bootenv::cmdline::BootOptions;
 use bootenv::log::{BootLog, LogConfig};
-use clap::{Parser, Subcommand};
 use tracing::{error, warn, Level};
 
 use bootenv::status::{Status, StatusError, PID_FILE, STATUS_FILE};
 
+use crate::cli::{Cmd, RunArgs};
 use crate::error::Error;
 use crate::state::Saved;
 
-#[derive(Parser)]
-#[command(
-    name = "kdbus-init",
-    version,
-    about = "Creates the kdbus system bus at boot and carries it from the initramfs to the shutdown root",
-    after_help = "Kernel command line: kdbus=1|0 (also yes/no, on/off, true/false; a bare `kdbus` \
-                  means 1; absent means 0), rd.kdbus.debug, rd.kdbus.shell=shutdown, \
-                  rd.kdbus.services=DIR.\nStatus: /run/kdbus/kdbus-init.json (`kdbus-init status`)."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Cmd>,
-}
-
-#[derive(clap::Args, Clone)]
-struct RunArgs {
-    /// Also log to stderr (for running by hand).
-    #[arg(long)]
-    foreground: bool,
-    /// Log debug records too.
-    #[arg(long)]
-    debug: bool,
-    /// Use this command line instead of /proc/cmdline.
-    #[arg(long, value_name = "LINE")]
-    cmdline: Option<String>,
-    /// Directory of D-Bus system service files.
-    #[arg(long, value_name = "DIR")]
-    services_dir: Option<PathBuf>,
-    /// Internal: continue from the state in this sealed memfd (re-exec).
-    #[arg(long, value_name = "FD", hide = true)]
-    state_fd: Option<i32>,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Set up the bus and serve it (the default).
-    Run(RunArgs),
-    /// Show the running kdbus-init's state.
-    Status {
-        /// The whole state as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Tell the running kdbus-init to follow a root change, and wait until
-    /// it runs from this root's binary.
-    Follow {
-        #[arg(long, default_value_t = 10)]
-        timeout: u64,
-    },
-    /// Wait until the bus is up (for init scripts that start kdbus-init in
-    /// the background).
-    /// Returns at once when kdbus= does not ask for the bus.
-    WaitReady {
-        #[arg(long, default_value_t = 10)]
-        timeout: u64,
-        /// The kdbus-init process to wait for (fail early if it exits).
-        #[arg(long)]
-        pid: Option<u32>,
-    },
-    /// Internal: hold the bus handles of kdbus-init DAEMON_PID, and restart
-    /// it with them when it dies.
-    #[command(hide = true)]
-    Hold {
-        #[arg(long)]
-        daemon_pid: i32,
-        #[arg(long)]
-        socket_fd: i32,
-    },
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command.unwrap_or(Cmd::Run(RunArgs {
-        foreground: false,
-        debug: false,
-        cmdline: None,
-        services_dir: None,
-        state_fd: None,
-    })) {
+    let cmd = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kdbus-init: {e}\n(see `kdbus-init --help`)");
+            return ExitCode::from(2);
+        }
+    };
+    match cmd {
         Cmd::Run(args) => run(args),
         Cmd::Status { json } => status(json),
         Cmd::Follow { timeout } => follow(Duration::from_secs(timeout)),
@@ -120,6 +51,14 @@ fn main() -> ExitCode {
             daemon_pid,
             socket_fd,
         } => holder::run(daemon_pid, socket_fd),
+        Cmd::Help => {
+            let _ = std::io::stdout().lock().write_all(cli::HELP.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Cmd::Version => {
+            println!("kdbus-init {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -406,26 +345,7 @@ fn wait_ready(timeout: Duration, pid: Option<u32>) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use bootenv::status::RootKind;
-
-    #[test]
-    fn cli_parses() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-        let c =
-            Cli::try_parse_from(["kdbus-init", "run", "--foreground", "--state-fd", "5"]).unwrap();
-        assert!(matches!(
-            c.command,
-            Some(Cmd::Run(RunArgs {
-                state_fd: Some(5),
-                foreground: true,
-                ..
-            }))
-        ));
-        let c = Cli::try_parse_from(["kdbus-init", "status", "--json"]).unwrap();
-        assert!(matches!(c.command, Some(Cmd::Status { json: true })));
-    }
 
     #[test]
     fn root_kind_names() {
