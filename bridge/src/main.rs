@@ -1,6 +1,6 @@
 //! kdbus-bridge: every D-Bus program on the kernel bus.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +8,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use kdbus_bridge::bus::BusConfig;
 use kdbus_bridge::launcher::{listener, Limits};
+use kdbus_bridge::policy::{Policy, PolicyStore};
+use signal_hook::consts::SIGHUP;
+use signal_hook::iterator::Signals;
+use tracing::warn;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 
@@ -28,13 +32,21 @@ struct Cli {
     /// Log every client and refused message.
     #[arg(long, short)]
     verbose: bool,
-    /// Seconds a method call may wait for its reply.
-    #[arg(long, default_value_t = 120)]
-    reply_timeout: u64,
-    /// Largest message a client may send, in bytes.
-    #[arg(long, default_value_t = 32 * 1024 * 1024)]
-    max_message_size: usize,
+    /// The bus configuration whose policy and limits apply (dbus-daemon's
+    /// format; SIGHUP or ReloadConfig reads it again).
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Seconds a method call may wait for its reply [default: the
+    /// configuration's reply_timeout, else 120].
+    #[arg(long)]
+    reply_timeout: Option<u64>,
+    /// Largest message a client may send, in bytes [default: the
+    /// configuration's max_message_size, else 32 MiB].
+    #[arg(long)]
+    max_message_size: Option<usize>,
 }
+
+const DEFAULT_CONFIG: &str = "/usr/share/dbus-1/system.conf";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum LogTarget {
@@ -87,17 +99,55 @@ fn main() -> Result<()> {
             });
             anyhow::anyhow!("cannot connect to {}: {e}\n{advice}", cli.bus.display())
         })?;
+    let bus_uid = rustix::process::geteuid().as_raw();
+    let (policy, warnings) = Policy::load(&cli.config, bus_uid).map_err(|e| {
+        let hint = if cli.config == Path::new(DEFAULT_CONFIG) {
+            " (it comes with Debian's dbus-system-bus-common package)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot load the bus policy{hint}: {e}; give another with --config")
+    })?;
+    for w in &warnings {
+        warn!("{w}");
+    }
+    // SIGHUP is caught before any thread starts, so that none dies of it.
+    let mut hangups = Signals::new([SIGHUP]).context("catching SIGHUP")?;
+    let limit = |name: &str| policy.limit(name);
+    let mut limits = Limits::default();
+    limits.max_message = cli
+        .max_message_size
+        .or(limit("max_message_size").map(|v| v as usize))
+        .unwrap_or(limits.max_message);
+    if let Some(n) = limit("max_message_unix_fds") {
+        limits.max_fds = n as usize;
+    }
+    if let Some(ms) = limit("auth_timeout") {
+        limits.auth_timeout = Duration::from_millis(ms);
+    }
+    let reply_timeout = cli
+        .reply_timeout
+        .map(Duration::from_secs)
+        .or(limit("reply_timeout").map(Duration::from_millis))
+        .unwrap_or(Duration::from_secs(120));
     let config = Arc::new(BusConfig {
         bus_path: cli.bus.clone(),
-        reply_timeout: Duration::from_secs(cli.reply_timeout),
+        reply_timeout,
         pool_size: kdbus::DEFAULT_POOL_SIZE,
         bus_id: kdbus::id128_hex(probe.bus_id128()),
+        policy: Arc::new(PolicyStore::new(Some(cli.config.clone()), bus_uid, policy)),
     });
     drop(probe);
-    let limits = Arc::new(Limits {
-        max_message: cli.max_message_size,
-        ..Limits::default()
-    });
+    let limits = Arc::new(limits);
+    let store = config.policy.clone();
+    std::thread::Builder::new()
+        .name("sighup".into())
+        .spawn(move || {
+            for _ in hangups.forever() {
+                let _ = store.reload_logged("SIGHUP");
+            }
+        })
+        .context("starting the thread that waits for SIGHUP")?;
     let socket = match listener::from_systemd()? {
         Some(socket) => socket,
         None => listener::bind(&listener::socket_path(&cli.address)?)?,

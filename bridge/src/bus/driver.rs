@@ -205,7 +205,14 @@ impl Peer {
             "AddMatch" => self.add_match(call),
             "RemoveMatch" => self.remove_match(call),
             "GetId" => ok(h, &(self.config.bus_id.as_str(),)),
-            "ReloadConfig" => ok(h, &()),
+            "ReloadConfig" => {
+                let why = format!("ReloadConfig from {} (uid {})", self.unique, self.creds.uid);
+                self.config.policy.reload_logged(&why).map_err(|e| {
+                    BusError::failed(format!("the bus policy was not reloaded: {e}"))
+                })?;
+                self.refresh_policy();
+                ok(h, &())
+            }
             "UpdateActivationEnvironment" => Err(BusError::access_denied(
                 "services are started by kdbus-init, with its environment",
             )),
@@ -219,6 +226,7 @@ impl Peer {
         if self.conn.is_some() {
             return Err(BusError::failed("Hello was already called"));
         }
+        self.check_connect()?;
         self.connect()
             .map_err(|e| BusError::failed(format!("cannot connect to the kernel bus: {e}")))?;
         let name = self.unique.clone();
@@ -232,6 +240,7 @@ impl Peer {
     fn request_name(&mut self, call: &Message) -> Reply {
         let (name, flags): (String, u32) = args(call)?;
         check_ownable(&name)?;
+        self.check_own(&name)?;
         let mut kflags = NameFlags::empty();
         if flags & NAME_FLAG_ALLOW_REPLACEMENT != 0 {
             kflags |= NameFlags::ALLOW_REPLACEMENT;

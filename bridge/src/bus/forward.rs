@@ -24,6 +24,9 @@ impl Peer {
             msg.edit_header(|h| h.sender = Some(unique))?;
         }
         let header = msg.header().clone();
+        if let Err(err) = self.check_send(&header, &mut || self.destination_names(&header)) {
+            return self.refuse(header, err, out);
+        }
         let dst = match self.destination(&msg) {
             Ok(Some(dst)) => dst,
             Ok(None) => return Ok(()), // nobody to deliver to
@@ -72,7 +75,9 @@ impl Peer {
             if header.expects_reply() {
                 out.push(self.error_reply(&header, send_failure(err.errno(), dest))?);
             }
+            return Ok(());
         }
+        self.sent(&header);
         Ok(())
     }
 
@@ -119,6 +124,7 @@ impl Peer {
     /// Receives one message from kdbus and turns it into what the client
     /// gets (possibly nothing). Returns false when nothing was queued.
     pub fn on_bus_message(&mut self, out: &mut Vec<Message>) -> Result<bool, PeerError> {
+        self.refresh_policy();
         match self.receive()? {
             Received::Nothing => Ok(false),
             Received::Skipped => Ok(true),
@@ -126,7 +132,14 @@ impl Peer {
                 self.notification(n, out)?;
                 Ok(true)
             }
+            Received::Denied { msg, why } => {
+                self.refuse_received(&msg, why)?;
+                Ok(true)
+            }
             Received::Message(msg) => {
+                if let Some(id) = msg.header().sender.as_deref().and_then(parse_unique) {
+                    self.received(msg.header(), id);
+                }
                 let started = msg
                     .header()
                     .reply_serial
@@ -219,6 +232,10 @@ impl Peer {
                 return Ok(Received::Skipped);
             }
         }
+        let denied = self.check_receive(msg.header(), &sender, &mut || sender_names(true));
+        if let Err(why) = denied {
+            return Ok(Received::Denied { msg, why });
+        }
         Ok(Received::Message(msg))
     }
 
@@ -239,6 +256,11 @@ enum Received {
     Skipped,
     Notification(kdbus::Notification),
     Message(Message),
+    /// The policy does not let the client receive it.
+    Denied {
+        msg: Message,
+        why: String,
+    },
 }
 
 /// Does a monitor with these rules (none: everything) see the message?

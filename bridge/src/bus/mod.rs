@@ -1,6 +1,7 @@
 //! The bus logic: what the bridge does with messages, independent of how
 //! bytes reach it. [`Peer`] is one client's side of the bus.
 
+pub(crate) mod access;
 pub mod bloom;
 pub(crate) mod driver;
 pub mod errors;

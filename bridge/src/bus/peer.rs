@@ -17,6 +17,8 @@ use std::time::Duration;
 use kdbus::abi::KDBUS_PAYLOAD_DBUS;
 use kdbus::{AttachFlags, Connection, Creds, HelloBuilder, Pids};
 
+use crate::bus::access::Access;
+use crate::bus::errors::BusError;
 use crate::bus::matchrule::MatchRule;
 use crate::protocol::{Kind, Message, ProtocolError};
 
@@ -48,6 +50,8 @@ pub struct BusConfig {
     pub pool_size: u64,
     /// The bus id (hex), the GUID of the authentication `OK`.
     pub bus_id: String,
+    /// The bus policy in force.
+    pub policy: Arc<crate::policy::PolicyStore>,
 }
 
 /// The client's identity, from its socket (`SO_PEERCRED`).
@@ -100,13 +104,16 @@ pub struct Peer {
     pub(crate) own_serial: u32,
     /// After `BecomeMonitor`: the monitor's rules (empty: everything).
     pub(crate) monitor: Option<Vec<MatchRule>>,
+    pub(crate) access: Access,
 }
 
 impl Peer {
     /// A client that authenticated with `creds`; `fds`: it negotiated fd
     /// passing.
     pub fn new(config: Arc<BusConfig>, creds: ClientCreds, fds: bool) -> Peer {
+        let access = Access::new(&config, creds.uid, creds.gid);
         Peer {
+            access,
             config,
             creds,
             fds,
@@ -230,13 +237,34 @@ impl Peer {
                 ));
             }
         }
+        self.refresh_policy();
         if to_driver {
             if msg.header().kind == Kind::MethodCall {
+                // The driver is checked like any destination (system.conf
+                // forbids some of its methods to some users).
+                let h = msg.header();
+                if let Err(err) = self.check_send(h, &mut || vec![DRIVER_NAME.to_owned()]) {
+                    return self.refuse(h.clone(), err, out);
+                }
                 self.driver_call(msg, out)?;
             }
             return Ok(());
         }
         self.forward(msg, out)
+    }
+
+    /// Answers a message the policy refused (if it wants an answer).
+    pub(crate) fn refuse(
+        &mut self,
+        h: crate::protocol::Header,
+        err: BusError,
+        out: &mut Vec<Message>,
+    ) -> Result<(), PeerError> {
+        tracing::debug!(client = %self.unique, "{}", err.text);
+        if h.expects_reply() {
+            out.push(self.error_reply(&h, err)?);
+        }
+        Ok(())
     }
 }
 
