@@ -345,3 +345,108 @@ fn queued_calls_follow_the_name_back_and_forth() {
     let r = recv_msg(&a);
     assert_eq!((r.cookie_reply(), r.payload_to_vec()), (21, b"ok".to_vec()));
 }
+
+/// Each message's number as its payload, for checking order and loss.
+fn numbered(i: u16) -> [u8; 2] {
+    i.to_le_bytes()
+}
+
+fn numbers(range: std::ops::Range<u16>) -> Vec<Vec<u8>> {
+    range.map(|i| numbered(i).to_vec()).collect()
+}
+
+#[test]
+fn a_take_over_moves_what_the_quota_admits_and_counts_the_rest_as_dropped() {
+    let bus = TestBus::new();
+    let act = activator(&bus);
+    let a = bus.conn_plain();
+    let svc = bus.conn_plain();
+    // 100 of the 256 messages one user may queue on svc (spec §16) are used
+    for i in 0..100 {
+        a.send(&MessageBuilder::to_id(svc.id()).payload(&numbered(i)))
+            .unwrap();
+    }
+    // the activator takes the full 256; the last one is a call
+    for i in 0..255 {
+        a.send(&MessageBuilder::to_name(NAME).payload(&numbered(i)))
+            .unwrap();
+    }
+    a.send(
+        &MessageBuilder::to_name(NAME)
+            .payload(&numbered(255))
+            .cookie(77)
+            .expect_reply_by(deadline_ms(10_000)),
+    )
+    .unwrap();
+
+    svc.acquire_name(NAME, NameFlags::empty()).unwrap();
+    // the first 156 fit in what is left of the quota, in order; exactly
+    // the 100 others are dropped and reported once
+    let first = svc.recv().unwrap();
+    assert_eq!(first.dropped_msgs, 100, "dropped on the take-over");
+    let mut got = vec![first.message.expect("a message").payload_to_vec()];
+    for _ in 1..256 {
+        let r = svc.recv().unwrap();
+        assert_eq!(r.dropped_msgs, 0, "the loss is reported once");
+        got.push(r.message.expect("a message").payload_to_vec());
+    }
+    let mut want = numbers(0..100);
+    want.extend(numbers(0..156));
+    assert_eq!(got, want);
+    let r = svc.recv().unwrap();
+    assert!(r.message.is_none() && r.dropped_msgs == 0, "nothing more");
+    let r = act.recv().unwrap();
+    assert!(
+        r.message.is_none() && r.dropped_msgs == 0,
+        "nothing stays on or is lost by the activator"
+    );
+    // the dropped call is answered as dead
+    assert_eq!(
+        recv_msg(&a).notification(),
+        Some(Notification::ReplyDead { cookie: 77 })
+    );
+}
+
+#[test]
+fn a_hand_back_moves_what_the_pool_quota_admits_and_counts_the_rest() {
+    let bus = TestBus::new();
+    // 64 KiB pool: one sending user may fill about 10.7 KiB of it
+    let act = bus.connect(activator_hello().pool_size(64 * 1024));
+    let a = bus.conn_plain();
+    let svc = bus.conn_plain();
+    svc.acquire_name(NAME, NameFlags::empty()).unwrap();
+    let payload = |i: u16| {
+        let mut p = vec![0u8; 1024];
+        p[..2].copy_from_slice(&numbered(i));
+        p
+    };
+    for i in 0..20 {
+        a.send(&MessageBuilder::to_name(NAME).payload(&payload(i)))
+            .unwrap();
+    }
+    svc.release_name(NAME).unwrap();
+
+    let first = act.recv().unwrap();
+    let dropped = first.dropped_msgs;
+    let mut got = Vec::new();
+    let mut next = first.message;
+    while let Some(m) = next {
+        got.push(m.payload_to_vec());
+        drop(m);
+        let r = act.recv().unwrap();
+        assert_eq!(r.dropped_msgs, 0, "the loss is reported once");
+        next = r.message;
+    }
+    let kept = got.len() as u16;
+    assert!(
+        kept > 0 && kept < 20,
+        "some but not all fit the activator's quota: {kept} of 20"
+    );
+    assert_eq!(got, (0..kept).map(payload).collect::<Vec<_>>(), "in order");
+    assert_eq!(dropped, u64::from(20 - kept), "exactly the rest dropped");
+    let r = svc.recv().unwrap();
+    assert!(
+        r.message.is_none() && r.dropped_msgs == 0,
+        "nothing stays on or is lost by the implementer"
+    );
+}
