@@ -42,10 +42,11 @@ struct kd_entry {
 
 	/*
 	 * Descriptors travel as files and become fds at RECV. The entry
-	 * owns one reference on each file. route.c allocates @fds, @memfds
-	 * and @memfds_at as ONE block starting at @fds (files of FDS first,
-	 * then the memfds, then the size_t offsets), so kd_entry_free()
-	 * fputs the n_fds + n_memfds files and does a single kfree(@fds).
+	 * owns one reference on each file. kd_msg_entry_files() (msgfiles.c)
+	 * allocates @fds, @memfds and @memfds_at as ONE block starting at
+	 * @fds (files of FDS first, then the memfds, then the size_t
+	 * offsets), so kd_entry_free() fputs the n_fds + n_memfds files and
+	 * does a single kfree(@fds).
 	 * In the slice every fd slot reads -1 until RECV patches it.
 	 */
 	struct file **fds;
