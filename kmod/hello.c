@@ -5,11 +5,11 @@
  * policy it holds.
  *
  * HELLO builds the whole connection before anyone can see it, so a
- * failure is undone by one kd_conn_put(), and only then links it: the bus
- * table and the endpoint's list under their locks, an activator's name
- * under the registry write lock. UPDATE checks everything first and
- * changes the connection inside kd_conn_enter(), so it does not race a
- * disconnect.
+ * failure is undone by one kd_conn_put(), and only then links it, all
+ * under ep->lock: the policy db, the bus table (bus->lock), an activator's
+ * name (registry write lock), the endpoint's list. UPDATE checks
+ * everything first and changes the connection inside kd_conn_enter(), so
+ * it does not race a disconnect.
  */
 
 #include <linux/capability.h>
