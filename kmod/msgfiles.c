@@ -5,8 +5,9 @@
  * references on the message's files, or, for a synchronous reply that is
  * never queued, the files waiting in the reply slot for the caller.
  *
- * Nothing here takes a lock: an entry is filled before it is committed to
- * a queue, and the files of a synchronous reply belong to one slot.
+ * No bus or connection lock is taken here (dropping a slice takes only
+ * its pool's leaf lock): an entry is filled before it is committed to a
+ * queue, and the files of a synchronous reply belong to one slot.
  */
 
 #include <linux/fcntl.h>
