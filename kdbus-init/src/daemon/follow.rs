@@ -25,6 +25,30 @@ pub const BINARY_PATHS: [&str; 3] = [
     "/sbin/kdbus-init",
 ];
 
+/// Where the running binary is copied for a root that has none (on /run,
+/// which every root shares).
+pub const BINARY_COPY: &str = "/run/kdbus/kdbus-init-copy";
+
+/// Copies `from` to `to` as an executable, atomically: an existing copy
+/// (perhaps running) is replaced, never half-written.
+fn copy_binary(from: &Path, to: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = to.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let copied = std::fs::copy(from, &tmp)
+        .and_then(|_| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)))
+        .and_then(|_| std::fs::rename(&tmp, to));
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(to.to_path_buf())
+}
+
 /// Which root are we in, given where we were before? An initramfs-like
 /// root after the real root, or one with the real root kept at /oldroot
 /// (systemd-shutdown's layout; our history may be lost), is the shutdown
@@ -68,7 +92,23 @@ impl Daemon {
             "running in the {}",
             self.root.as_str()
         );
+        self.check_module();
         self.settle();
+    }
+
+    /// The bus runs on the module loaded at boot; a root that could not
+    /// load it again (no kdbus.ko for this kernel) is worth saying once.
+    fn check_module(&mut self) {
+        let dir = super::setup::modules_dir();
+        if let Err(why) = super::setup::module_in_root(&dir) {
+            self.problem(format!(
+                "the {} has no kdbus.ko for the running kernel ({why}): the bus {} goes on \
+                 with the module loaded at boot, but this root could not load it again; \
+                 install kdbus.ko for this kernel in it",
+                self.root.as_str(),
+                super::BUS_NAME
+            ));
+        }
     }
 
     /// Reads the service files and starts what was deferred.
@@ -132,7 +172,14 @@ impl Daemon {
         // pivots everyone into the shutdown root; our binary then lives
         // under /oldroot.)
         let exe = File::open("/proc/self/exe").ok()?;
-        let here = self.binary_here()?;
+        let Some(here) = self.binary_here() else {
+            // No binary here to compare with: whether this is still the
+            // root we entered tells (systemd-shutdown's pivot into a
+            // shutdown root without kdbus-init).
+            return (root_kind(Some(self.root)) != self.root)
+                .then(|| mounts::open_path(Path::new("/")).ok())
+                .flatten();
+        };
         let here = File::open(here).ok()?;
         if mounts::same_file(&exe, &here).unwrap_or(true) {
             None
@@ -195,15 +242,31 @@ impl Daemon {
         }
         // /dev may be a different mount now: reopen our kmsg handle.
         self.log.reopen_kmsg();
-        let Some(binary) = self.binary_here() else {
-            self.problem(format!(
-                "the new root has no kdbus-init binary ({}): going on with the old one, \
-                 which keeps the previous root's files referenced",
-                BINARY_PATHS.join(", ")
-            ));
-            self.root = root_kind(Some(self.root));
-            self.enter_root();
-            return;
+        let binary = match self.binary_here() {
+            Some(b) => b,
+            // A copy in /run holds nothing of the previous root, which can
+            // then be unmounted; only if that fails does the old one stay.
+            None => match copy_binary(Path::new("/proc/self/exe"), Path::new(BINARY_COPY)) {
+                Ok(copy) => {
+                    self.problem(format!(
+                        "the new root has no kdbus-init binary ({}): running a copy of the \
+                         previous root's at {BINARY_COPY}; install kdbus-init in this root",
+                        BINARY_PATHS.join(", ")
+                    ));
+                    copy
+                }
+                Err(e) => {
+                    self.problem(format!(
+                        "the new root has no kdbus-init binary ({}) and copying the running \
+                         one to {BINARY_COPY} failed ({e}): going on with the old one, which \
+                         keeps the previous root's files referenced",
+                        BINARY_PATHS.join(", ")
+                    ));
+                    self.root = root_kind(Some(self.root));
+                    self.enter_root();
+                    return;
+                }
+            },
         };
         info!(binary = %binary.display(), "root changed: re-executing from the new root");
         let saved = {
@@ -250,5 +313,34 @@ impl Daemon {
         ));
         self.root = root_kind(Some(self.root));
         self.enter_root();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_binary;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_running_binary_is_copied_whole_and_executable() {
+        let dir = std::env::temp_dir().join(format!("kdbus-init-copy-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let to = dir.join("run/kdbus/kdbus-init-copy");
+        let exe = std::fs::read("/proc/self/exe").unwrap();
+        assert_eq!(
+            copy_binary(std::path::Path::new("/proc/self/exe"), &to).unwrap(),
+            to
+        );
+        assert_eq!(std::fs::read(&to).unwrap(), exe);
+        let mode = std::fs::metadata(&to).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
+        // Again over the first copy (a running one is replaced, not written).
+        copy_binary(std::path::Path::new("/proc/self/exe"), &to).unwrap();
+        assert_eq!(std::fs::read(&to).unwrap(), exe);
+        // A failed copy leaves nothing behind.
+        let err = copy_binary(&dir.join("missing"), &dir.join("other")).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+        assert!(!dir.join("other.tmp").exists() && !dir.join("other").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -327,6 +327,45 @@ fn load_module() -> Result<()> {
     })
 }
 
+/// Can this root load kdbus.ko for the running kernel (`modules_dir` is
+/// its `/lib/modules/RELEASE`)? Built in, or named in modules.dep with the
+/// file there; otherwise says what is missing.
+pub(super) fn module_in_root(modules_dir: &Path) -> std::result::Result<(), String> {
+    let is_kdbus = |path: &str| {
+        Path::new(path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n == "kdbus.ko" || n.starts_with("kdbus.ko."))
+    };
+    let builtin = std::fs::read_to_string(modules_dir.join("modules.builtin")).unwrap_or_default();
+    if builtin.lines().any(|l| is_kdbus(l.trim())) {
+        return Ok(());
+    }
+    let dep = modules_dir.join("modules.dep");
+    let text =
+        std::fs::read_to_string(&dep).map_err(|e| format!("cannot read {}: {e}", dep.display()))?;
+    let entry = text
+        .lines()
+        .filter_map(|l| l.split_once(':').map(|(m, _)| m.trim()))
+        .find(|m| is_kdbus(m))
+        .ok_or_else(|| format!("{} does not name kdbus.ko", dep.display()))?;
+    let file = modules_dir.join(entry);
+    if file.is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} names {entry}, but {} is missing",
+            dep.display(),
+            file.display()
+        ))
+    }
+}
+
+/// This root's module directory for the running kernel.
+pub(super) fn modules_dir() -> std::path::PathBuf {
+    Path::new("/lib/modules").join(release())
+}
+
 fn release() -> String {
     rustix::system::uname()
         .release()
@@ -342,5 +381,46 @@ fn need_shutdown() {
     match File::create("/run/initramfs/.need_shutdown") {
         Ok(_) => debug!("requested the shutdown root (/run/initramfs/.need_shutdown)"),
         Err(e) => warn!("cannot request the shutdown root: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::module_in_root;
+
+    #[test]
+    fn a_root_without_the_module_is_told_apart() {
+        let dir = std::env::temp_dir().join(format!("kdbus-init-modules-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("extra")).unwrap();
+        let err = module_in_root(&dir).unwrap_err();
+        assert!(
+            err.contains("cannot read") && err.contains("modules.dep"),
+            "{err}"
+        );
+        std::fs::write(dir.join("modules.dep"), "kernel/fs/fuse/fuse.ko:\n").unwrap();
+        let err = module_in_root(&dir).unwrap_err();
+        assert!(err.contains("does not name kdbus.ko"), "{err}");
+        // Named, but the file was removed without depmod.
+        std::fs::write(
+            dir.join("modules.dep"),
+            "kernel/fs/fuse/fuse.ko:\nextra/kdbus.ko.xz: kernel/fs/fuse/fuse.ko\n",
+        )
+        .unwrap();
+        let err = module_in_root(&dir).unwrap_err();
+        assert!(
+            err.contains("extra/kdbus.ko.xz") && err.contains("missing"),
+            "{err}"
+        );
+        std::fs::write(dir.join("extra/kdbus.ko.xz"), b"").unwrap();
+        assert_eq!(module_in_root(&dir), Ok(()));
+        // Built in: no file needed.
+        std::fs::remove_file(dir.join("extra/kdbus.ko.xz")).unwrap();
+        std::fs::write(dir.join("modules.builtin"), "kernel/ipc/kdbus.ko\n").unwrap();
+        assert_eq!(module_in_root(&dir), Ok(()));
+        // A module of another name ending the same way is not ours.
+        std::fs::write(dir.join("modules.builtin"), "kernel/ipc/notkdbus.ko\n").unwrap();
+        assert!(module_in_root(&dir).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
