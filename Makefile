@@ -27,7 +27,7 @@ APT_PACKAGES := linux-image-amd64 linux-headers-amd64 linux-source-6.1 \
 	linux-image-6.12-amd64 linux-headers-6.12-amd64 \
 	qemu-system-x86 dracut-core initramfs-tools-core busybox-static cpio kmod e2fsprogs \
 	mmdebstrap zstd gcc make python3-venv dkms \
-	dbus-daemon libdbus-1-dev pkg-config \
+	dbus-daemon dbus-broker libdbus-1-dev pkg-config \
 	dbus-bin libglib2.0-bin python3-dbus python3-gi systemd
 VENV := .venv
 VNG := $(VENV)/bin/vng
@@ -178,12 +178,12 @@ fuzz: deps kmod-check
 BENCH_ARGS ?=
 
 bench: deps kmod-check
-	$(CARGO) build -q --release -p kdbus-bench
+	$(CARGO) build -q --release -p kdbus-bench -p kdbus-bridge
 	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) module -- \
 		target/release/kdbus-bench --json-file target/bench.json $(BENCH_ARGS)
 
 bench-smoke: kmod-check
-	$(CARGO) build -q --release -p kdbus-bench
+	$(CARGO) build -q --release -p kdbus-bench -p kdbus-bridge
 	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) module -- target/release/kdbus-bench --quick
 
 # Full boots under QEMU: Debian 12 root (built once, cached in build/boot),

@@ -61,6 +61,11 @@ impl BenchBus {
             .with_context(|| format!("connecting to {}", self.endpoint.display()))
     }
 
+    /// The bus's endpoint file.
+    pub fn endpoint(&self) -> &Path {
+        &self.endpoint
+    }
+
     pub fn name(&self) -> &str {
         self.bus.name()
     }

@@ -9,7 +9,7 @@
 
 mod broadcast;
 mod bulk;
-mod dbus_daemon;
+mod dbus_call;
 mod env;
 mod measure;
 mod report;
@@ -30,7 +30,7 @@ use crate::report::{Group, Param, Report};
 #[command(
     name = "kdbus-bench",
     version,
-    about = "Measures kdbus against AF_UNIX socketpairs and dbus-daemon"
+    about = "Measures kdbus against AF_UNIX socketpairs, and kdbus-bridge against dbus-broker and dbus-daemon"
 )]
 struct Cli {
     /// Print the report as JSON.
@@ -48,6 +48,9 @@ struct Cli {
     /// Payload sizes of the unicast round trip in bytes (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [8usize, 64 << 10, 1 << 20])]
     sizes: Vec<usize>,
+    /// Payload sizes of the D-Bus call round trip in bytes (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [8usize, 64 << 10])]
+    dbus_sizes: Vec<usize>,
     /// Subscriber counts of the broadcast fan-out (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 10, 100])]
     subscribers: Vec<usize>,
@@ -102,7 +105,20 @@ fn benchmarks() -> Vec<Benchmark> {
                     Box::new(unicast::SocketPair::new(size)?),
                     Box::new(unicast::KdbusSyncCall::new(bus, size)?),
                     Box::new(unicast::KdbusAsyncCall::new(bus, size)?),
-                    Box::new(dbus_daemon::DbusDaemonCall::new(size)?),
+                ])
+            },
+        },
+        Benchmark {
+            name: "D-Bus call round trip",
+            param: Param::Payload,
+            values: |cli| cli.dbus_sizes.clone(),
+            cases: |bus, size| {
+                use dbus_call::{DbusCall, Route};
+                Ok(vec![
+                    Box::new(DbusCall::new(Route::Broker, bus, size)?),
+                    Box::new(DbusCall::new(Route::BridgeToLegacy, bus, size)?),
+                    Box::new(DbusCall::new(Route::BridgeToNative, bus, size)?),
+                    Box::new(DbusCall::new(Route::Daemon, bus, size)?),
                 ])
             },
         },
@@ -223,6 +239,18 @@ fn run(cli: Cli) -> Result<Report> {
             "kdbus sync call",
             2.0,
         );
+        report.check_target(
+            "legacy -> legacy through kdbus-bridge no slower than dbus-broker (issue 11)",
+            "D-Bus call round trip",
+            dbus_call::Route::BridgeToLegacy.name(),
+            1.0,
+        );
+        report.check_target(
+            "legacy -> native through kdbus-bridge >= 1.5x faster than dbus-broker (issue 11)",
+            "D-Bus call round trip",
+            dbus_call::Route::BridgeToNative.name(),
+            1.0 / 1.5,
+        );
     }
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(path) = &cli.json_file {
@@ -247,6 +275,7 @@ mod tests {
         Cli::command().debug_assert();
         let cli = Cli::try_parse_from(["kdbus-bench"]).unwrap();
         assert_eq!(cli.sizes, [8, 65536, 1 << 20]);
+        assert_eq!(cli.dbus_sizes, [8, 65536]);
         assert_eq!(cli.subscribers, [1, 10, 100]);
         assert_eq!(cli.bulk_sizes, [1 << 20, 16 << 20]);
         assert!(!cli.quick);

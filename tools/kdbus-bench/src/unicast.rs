@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use kdbus::{Connection, MessageBuilder};
+use kdbus::{Connection, MessageBuilder, NameFlags};
 
 use crate::env::BenchBus;
 use crate::measure::Case;
@@ -29,6 +29,10 @@ pub enum Reply {
     Echo,
     /// An empty reply: an acknowledgement.
     Empty,
+    /// The calls are D-Bus method calls with one byte array (the payload
+    /// format of kdbus-bridge): a D-Bus method return with the call's
+    /// body, as a native kdbus service answers D-Bus clients.
+    DbusEcho,
 }
 
 /// A kdbus connection on its own thread answering every call.
@@ -43,7 +47,18 @@ pub struct EchoServer {
 
 impl EchoServer {
     pub fn start(bus: &BenchBus, reply: Reply) -> Result<EchoServer> {
+        EchoServer::start_on(bus, bus.connect("bench-echo")?, reply)
+    }
+
+    /// A server that owns the well-known `name`.
+    pub fn start_named(bus: &BenchBus, reply: Reply, name: &str) -> Result<EchoServer> {
         let conn = bus.connect("bench-echo")?;
+        conn.acquire_name(name, NameFlags::empty())
+            .with_context(|| format!("acquiring {name}"))?;
+        EchoServer::start_on(bus, conn, reply)
+    }
+
+    fn start_on(bus: &BenchBus, conn: Connection, reply: Reply) -> Result<EchoServer> {
         // before the thread: without it, a server could never be stopped
         let waker = bus.connect("bench-echo-stop")?;
         let id = conn.id();
@@ -71,6 +86,7 @@ impl EchoServer {
 }
 
 fn serve(conn: &Connection, mode: Reply, stop: &AtomicBool) -> Result<()> {
+    let mut serial = 0u32;
     while !stop.load(Ordering::Relaxed) {
         if !conn.wait(None)? {
             continue;
@@ -80,6 +96,11 @@ fn serve(conn: &Connection, mode: Reply, stop: &AtomicBool) -> Result<()> {
         };
         if !call.is_call() {
             // a part of a payload split over several messages
+            continue;
+        }
+        if mode == Reply::DbusEcho {
+            serial = serial.wrapping_add(1).max(1);
+            dbus_echo(conn, &call, serial)?;
             continue;
         }
         // The reply's payload vecs point into the call's pool slice: the
@@ -92,6 +113,42 @@ fn serve(conn: &Connection, mode: Reply, stop: &AtomicBool) -> Result<()> {
         }
         conn.send(&reply).context("echo server reply")?;
     }
+    Ok(())
+}
+
+/// Answers the D-Bus call in `call` with a method return carrying the
+/// call's body (a byte array) as it is: a header of our own in one
+/// payload vec, the body in a second.
+fn dbus_echo(conn: &Connection, call: &kdbus::MessageView<'_>, serial: u32) -> Result<()> {
+    use kdbus::dbus::Kind;
+    let msg = call.dbus().context("a call that is not a D-Bus message")?;
+    let asked = msg.header();
+    ensure!(
+        asked.kind == Kind::MethodCall && asked.signature == "ay",
+        "expected a method call with one byte array, got {asked:?}"
+    );
+    // same byte order as the call, whose body we send back
+    let mut header = asked.clone();
+    header.kind = Kind::MethodReturn;
+    header.flags = 0;
+    header.serial = serial;
+    header.reply_serial = Some(asked.serial);
+    header.destination = asked.sender.clone();
+    header.sender = Some(format!(":1.{}", conn.id()));
+    header.path = None;
+    header.interface = None;
+    header.member = None;
+    header.error_name = None;
+    header.unix_fds = 0;
+    let bytes = header.marshal(msg.body().len())?;
+    conn.send(
+        &MessageBuilder::reply_to(call)
+            .payload_type(kdbus::abi::KDBUS_PAYLOAD_DBUS)
+            .cookie(u64::from(serial))
+            .payload(&bytes)
+            .payload(msg.body()),
+    )
+    .context("D-Bus echo reply")?;
     Ok(())
 }
 
@@ -202,11 +259,12 @@ impl SocketPair {
     }
 
     /// The server answers every `size`-byte request with `reply`: the
-    /// request itself or a one-byte acknowledgement.
+    /// request itself or a one-byte acknowledgement (the bytes carry no
+    /// D-Bus message: `DbusEcho` is `Echo` here).
     pub fn with_reply(size: usize, reply: Reply) -> Result<SocketPair> {
         let (client, mut server) = UnixStream::pair()?;
         let reply_len = match reply {
-            Reply::Echo => size,
+            Reply::Echo | Reply::DbusEcho => size,
             Reply::Empty => 1,
         };
         let thread = std::thread::spawn(move || {
