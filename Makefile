@@ -37,7 +37,8 @@ KERNELDOC := $(LINUX_SRC)/scripts/kernel-doc
 
 BINARIES := kdbus-init switch-root kdbusctl
 
-.PHONY: all kmod rust initramfs-bins deps install test lint kmod-check dkms-check unit vmtest \
+.PHONY: all kmod rust initramfs-bins deps install install-dkms test lint kmod-check dkms-check \
+	install-check unit vmtest \
 	vmtest-second bench bench-smoke boottest demo bench-boot fuzz clean
 
 all: kmod rust
@@ -107,6 +108,17 @@ install: all initramfs-bins
 	install -D -m 0755 initramfs-tools/scripts/init-bottom/kdbus \
 		$(DESTDIR)$(PREFIX)/share/initramfs-tools/scripts/init-bottom/kdbus
 
+# The dkms source tree, as a package ships it (/usr/src/kdbus-VERSION): the
+# module's sources with dkms.conf, and the initramfs-tools hook and scripts
+# that dkms.conf's POST_INSTALL (kmod/dkms-post-install.sh) puts into
+# /usr/share/initramfs-tools when dkms installs the module. Then, unstaged:
+# dkms install kdbus/VERSION (the binaries come from `make install`).
+DKMS_SRC = $(DESTDIR)/usr/src/kdbus-$(DKMS_VERSION)
+install-dkms:
+	rm -rf $(DKMS_SRC) && mkdir -p $(DKMS_SRC)
+	git ls-files -z kmod | sed -z 's|^kmod/||' | (cd kmod && cpio -0pdm --quiet $(abspath $(DKMS_SRC)))
+	git ls-files -z initramfs-tools | cpio -0pdm --quiet $(abspath $(DKMS_SRC))
+
 # ---------------------------------------------------------------- tests
 
 test: deps lint unit kmod-check dkms-check vmtest vmtest-second bench-smoke boottest
@@ -142,15 +154,34 @@ kmod-check:
 # The module's tracked sources, copied to $(1) (a path below the checkout).
 copy_kmod = git ls-files -z kmod | sed -z 's|^kmod/||' | (cd kmod && cpio -0pdm --quiet ../$(1))
 
-# The shipped dkms.conf builds the module, in a private dkms tree (nothing
-# is registered with the system's dkms).
+# The dkms source tree (make install-dkms) builds the module through the
+# shipped dkms.conf, and `dkms install` puts it and, by POST_INSTALL, the
+# initramfs-tools hook and scripts into a staged root, from which
+# mkinitramfs must build an image with the module in it. A private dkms
+# tree: nothing is registered with the system's dkms or installed on it.
 DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' kmod/dkms.conf)
-dkms-check:
-	rm -rf build/dkms && mkdir -p build/dkms/src build/dkms/tree
-	$(call copy_kmod,build/dkms/src/kdbus-$(DKMS_VERSION))
-	dkms build --dkmstree $(CURDIR)/build/dkms/tree --sourcetree $(CURDIR)/build/dkms/src \
-		-m kdbus -v $(DKMS_VERSION) -k $(KVER)
+DKMS_ROOT := $(CURDIR)/build/dkms/root
+dkms_args = --dkmstree $(CURDIR)/build/dkms/tree --sourcetree $(DKMS_ROOT)/usr/src \
+	-m kdbus -v $(DKMS_VERSION) -k $(KVER)
+dkms-check: install-check initramfs-bins
+	rm -rf build/dkms && mkdir -p build/dkms/tree $(DKMS_ROOT)/lib/modules/$(KVER)
+	$(MAKE) -s install-dkms DESTDIR=$(DKMS_ROOT)
+	dkms build $(dkms_args)
 	test -f build/dkms/tree/kdbus/$(DKMS_VERSION)/$(KVER)/*/module/kdbus.ko
+	KDBUS_INITRAMFS_TOOLS=$(DKMS_ROOT)/usr/share/initramfs-tools \
+		dkms install --no-depmod --installtree $(DKMS_ROOT)/lib/modules $(dkms_args)
+	@# kdbus-init, as the binaries' install (make install) would add it.
+	install -D -m 0755 target/initramfs/kdbus-init $(DKMS_ROOT)/usr/sbin/kdbus-init
+	tests/packaging/initramfs-tools-image.sh $(DKMS_ROOT) $(KVER) build/dkms/initrd.img \
+		target/release/kdbusctl
+
+# make install staged into a root (DESTDIR), and an initramfs-tools image
+# built from what it installed there: the hook must put kdbus.ko in.
+install-check:
+	rm -rf build/install-check
+	$(MAKE) install DESTDIR=$(CURDIR)/build/install-check/root
+	tests/packaging/initramfs-tools-image.sh build/install-check/root $(KVER) \
+		build/install-check/initrd.img target/release/kdbusctl
 
 vmtest: kmod-check
 	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) abi
