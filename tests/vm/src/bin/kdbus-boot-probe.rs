@@ -7,6 +7,8 @@
 //!   kdbus-boot-probe serve NAME         (the service behind that name)
 //!   kdbus-boot-probe restart PHASE      (kill kdbus-init, see what survives)
 //!   kdbus-boot-probe faults PHASE       (systemctl restart, journald down)
+//!   kdbus-boot-probe faults-other PHASE (journald crashes, /run full, a
+//!                                        shutdown root without kdbus)
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -18,6 +20,8 @@ use bootenv::status::{Activation, Status, STATUS_FILE};
 
 #[path = "../probe/faults.rs"]
 mod faults;
+#[path = "../probe/faults_other.rs"]
+mod faults_other;
 #[path = "../probe/restart.rs"]
 mod restart;
 
@@ -134,6 +138,10 @@ fn main() -> ExitCode {
             faults::run(&args[1]);
             ExitCode::SUCCESS
         }
+        Some("faults-other") if args.len() == 2 => {
+            faults_other::run(&args[1]);
+            ExitCode::SUCCESS
+        }
         Some("serve") if args.len() == 2 => match client::serve(&args[1]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -142,7 +150,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: kdbus-boot-probe check initrd|root|shutdown|final | send NAME TEXT | serve NAME | restart PHASE | faults PHASE");
+            eprintln!("usage: kdbus-boot-probe check initrd|root|shutdown|final | send NAME TEXT | serve NAME | restart PHASE | faults PHASE | faults-other PHASE");
             ExitCode::from(2)
         }
     }
@@ -192,6 +200,9 @@ fn check(out: &Out) {
     );
     if out.phase == "root" {
         settle_activations();
+    }
+    if out.phase == "shutdown" {
+        await_shutdown_root();
     }
     let emitted = match Status::read(Path::new(STATUS_FILE)) {
         Ok(status) => report_status(out, &status),
@@ -300,6 +311,19 @@ fn settle_activations() {
             return;
         }
         std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Waits (up to 10 s) until kdbus-init says it is in the shutdown root: it
+/// follows by itself when `kdbus-init follow` in the hook before could not
+/// make it (no kdbus-init binary in this root).
+fn await_shutdown_root() {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if read_status().is_some_and(|s| s.root.as_str() == "shutdown-root") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -139,7 +139,18 @@ impl Env {
             to: to.to_owned(),
             mode,
         };
+        // The real root has the module for the running kernel, as an
+        // installed system has (the modules.dep line is depmod's).
+        let modules = format!("/usr/lib/modules/{}", self.kernel.release);
+        let dep = dir.join("modules.dep");
+        std::fs::write(&dep, "extra/kdbus.ko:\n")?;
         let adds = vec![
+            add(
+                self.kdbus_ko.clone(),
+                &format!("{modules}/extra/kdbus.ko"),
+                0o644,
+            ),
+            add(dep, &format!("{modules}/modules.dep"), 0o644),
             add(
                 self.bindir.join("kdbus-init"),
                 "/usr/sbin/kdbus-init",

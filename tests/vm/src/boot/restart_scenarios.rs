@@ -3,7 +3,10 @@
 //! and restarted by systemd (initramfs, real root) or by its holder (the
 //! shutdown root; with dracut's shell init every phase) on the same bus;
 //! and other faults of the real root (`kdbus-boot-probe faults`, asked for
-//! by `kdbus.test.faults`): `systemctl restart`, journald stopped.
+//! by `kdbus.test.faults`): `systemctl restart`, journald stopped; and of
+//! kdbus-init's surroundings (`kdbus-boot-probe faults-other`, asked for by
+//! `kdbus.test.faults-other`): journald crashing, /run full, a shutdown
+//! root without kdbus-init and kdbus.ko.
 
 use super::initramfs::Flavour;
 use super::scenarios::{bus_id, kdbus_on, shell_init, Checks, Scenario};
@@ -34,7 +37,167 @@ pub fn all() -> Vec<Scenario> {
             shell: false,
             evaluate: faults,
         },
+        Scenario {
+            name: "faults-other",
+            about: "journald crashes (SIGKILL, SIGABRT) while kdbus-init logs: each record in the journal once, in order; /run full: said on the console, a kill then keeps the bus; a shutdown root without kdbus-init and kdbus.ko: a copy of the binary runs there, both said, the bus kept, the real root unmounted",
+            flavour: Flavour::Systemd,
+            cmdline: "kdbus=1 kdbus.test.faults-other",
+            shell: false,
+            evaluate: other_faults,
+        },
     ]
+}
+
+/// journald crashes, /run full, a shutdown root without kdbus
+/// (`kdbus-boot-probe faults-other root`).
+fn other_faults(c: &mut Checks) {
+    let p = "other-root";
+    let boot_bus = bus_id(c, "initrd");
+    c.base(
+        "the real root's fault steps ran",
+        c.m.seen(p) && c.m.get(p, "error").is_none(),
+        c.describe(p, &["error"]),
+    );
+    c.bus(
+        "journald killed with SIGKILL and with SIGABRT while kdbus-init logs: restarted each time",
+        is(c, p, "journald_sigkill", "restarted") && is(c, p, "journald_sigabrt", "restarted"),
+        c.describe(p, &["journald_sigkill", "journald_sigabrt"]),
+    );
+    let journal = c.m.get(p, "hup_journal").unwrap_or("").to_owned();
+    let records: Vec<(u64, &str)> = journal
+        .split(',')
+        .filter_map(|r| {
+            let (n, t) = r.split_once(':')?;
+            Some((n.parse().ok()?, t))
+        })
+        .collect();
+    let sent = c.m.num(p, "hup_sent");
+    let numbers: Vec<u64> = records.iter().map(|r| r.0).collect();
+    c.bus(
+        "journald crashes: each of kdbus-init's records is in the journal once, in order",
+        sent == Some(12) && numbers == (1..=12).collect::<Vec<u64>>(),
+        c.describe(p, &["hup_sent", "hup_journal"]),
+    );
+    let window: Vec<u64> =
+        c.m.get(p, "crash_window")
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|n| n.parse().ok())
+            .collect();
+    // After each crash (three records each), one at least through the
+    // kernel log.
+    let via_kmsg = window.chunks(3).all(|crash| {
+        records
+            .iter()
+            .any(|(n, t)| crash.contains(n) && t.starts_with("kernel"))
+    });
+    let switches = c.m.get(p, "log_switches").unwrap_or("").to_owned();
+    let back = switches
+        .find("journal->kmsg")
+        .is_some_and(|at| switches[at..].contains("kmsg->journal"));
+    c.bus(
+        "journald crashes: records went to the kernel log while it was down, to journald again after",
+        window.len() == 6 && via_kmsg && back,
+        c.describe(p, &["crash_window", "hup_journal", "log_switches"]),
+    );
+    let said = c
+        .console_index(
+            // kdbus-init's own console line, not the probe's marker.
+            "kdbus-init: cannot write the state file /run/kdbus/kdbus-init.state (No space left on device",
+        )
+        .is_some();
+    c.bus(
+        "/run full: kdbus-init says on the console that it cannot write its state file",
+        c.m.num(p, "run_filled").is_some() && said,
+        format!(
+            "said on the console: {said}; {}",
+            c.describe(p, &["run_filled"])
+        ),
+    );
+    let ids = ["full_bus_id", "full_status_bus_id", "bus_id_after"];
+    let same = boot_bus.as_deref().is_some_and(|id| {
+        ids.iter()
+            .all(|k| c.m.get(p, k).is_some_and(|v| v.starts_with(id)))
+    });
+    let restarts = (
+        c.m.num(p, "full_restarts_before"),
+        c.m.num(p, "full_restarts_after"),
+    );
+    c.bus(
+        "/run full: kdbus-init killed then takes the same bus back, its owner handle held",
+        is(c, p, "full_kill", "ok")
+            && is(c, p, "full_restarted", "true")
+            && is(c, p, "full_owner_held", "true")
+            && matches!(restarts, (Some(a), Some(b)) if b == a + 1)
+            && same,
+        format!(
+            "boot bus {boot_bus:?}; {}",
+            c.describe(
+                p,
+                &[
+                    "full_kill",
+                    "full_restarted",
+                    "full_owner_held",
+                    "full_restarts_before",
+                    "full_restarts_after"
+                ]
+                .iter()
+                .chain(ids.iter())
+                .copied()
+                .collect::<Vec<_>>()
+            )
+        ),
+    );
+    let kept =
+        c.m.all(p, "full_problem")
+            .iter()
+            .any(|m| m.contains("No space left on device"));
+    c.bus(
+        "/run full: once freed, the status is written again and keeps the problem",
+        is(c, p, "run_freed", "true") && kept,
+        c.describe(p, &["run_freed", "full_problem"]),
+    );
+    // The shutdown root.
+    let removed = c.m.get(p, "shutdown_root_removed").unwrap_or("").to_owned();
+    c.base(
+        "the shutdown root unpacked early, kdbus-init and kdbus.ko removed from it",
+        is(c, p, "shutdown_root_unpacked", "ok")
+            && removed.contains("sbin/kdbus-init")
+            && removed.contains("kdbus.ko"),
+        c.describe(p, &["shutdown_root_unpacked", "shutdown_root_removed"]),
+    );
+    let s = "shutdown";
+    let problems = c.m.all(s, "problem");
+    let no_binary = problems
+        .iter()
+        .any(|m| m.contains("no kdbus-init binary") && m.contains("running a copy"));
+    let no_module = problems
+        .iter()
+        .any(|m| m.contains("shutdown-root has no kdbus.ko for the running kernel"));
+    c.bus(
+        "shutdown root without kdbus-init: a copy of the running binary follows into it, and says so",
+        is(c, s, "root", "shutdown-root")
+            && is(c, s, "exe_link", "/run/kdbus/kdbus-init-copy")
+            && is(c, s, "fds_oldroot", "0")
+            && no_binary,
+        c.describe(s, &["root", "exe_link", "fds_oldroot"]),
+    );
+    c.bus(
+        "shutdown root without kdbus.ko: said, the bus goes on",
+        no_module
+            && boot_bus.is_some()
+            && bus_id(c, s) == boot_bus
+            && is(c, s, "owner_held", "yes"),
+        format!(
+            "boot bus {boot_bus:?}; {}",
+            c.describe(s, &["bus_id", "owner_held"])
+        ),
+    );
+    c.bus(
+        "shutdown root without kdbus: the real root unmounted cleanly, the bus still alive",
+        is(c, "final", "oldroot_mounts", "0") && is(c, "final", "alive", "yes"),
+        c.describe("final", &["oldroot_mounts", "alive"]),
+    );
 }
 
 fn faults(c: &mut Checks) {
@@ -306,6 +469,163 @@ mod tests {
         ] {
             let bad: Vec<String> = boot().iter().map(|l| l.replace(from, to)).collect();
             let f = failed(bad);
+            assert!(
+                f.iter().any(|n| n.starts_with(check)),
+                "{from} -> {to}: {f:?}"
+            );
+        }
+    }
+
+    /// A `faults-other` boot where everything held.
+    fn other_boot() -> Vec<String> {
+        let journal: Vec<String> = (1..=12)
+            .map(|n| {
+                let t = if [3, 8].contains(&n) {
+                    "kernel"
+                } else {
+                    "journal"
+                };
+                format!("{n}:{t}")
+            })
+            .collect();
+        let o = "@@T other-root";
+        let mut lines = vec![format!("@@T initrd bus_id {ID}")];
+        for l in [
+            format!("{o} begin root"),
+            format!("{o} bus_id_before {ID}"),
+            format!("{o} journald_sigkill restarted"),
+            format!("{o} journald_sigabrt restarted"),
+            format!("{o} hup_sent 12"),
+            format!("{o} crash_window 3,4,5,8,9,10"),
+            format!("{o} hup_journal {}", journal.join(",")),
+            format!("{o} log_switches kmsg->journal journal->kmsg kmsg->journal journal->kmsg kmsg->journal"),
+            format!("{o} full_restarts_before 0"),
+            format!("{o} run_filled 314572800"),
+            format!("{o} full_kill ok"),
+            format!("{o} full_restarted true"),
+            format!("{o} full_bus_id {ID}"),
+            format!("{o} run_freed true"),
+            format!("{o} full_restarts_after 1"),
+            format!("{o} full_status_bus_id {ID}"),
+            format!("{o} full_owner_held true"),
+            format!("{o} full_problem cannot write the state file /run/kdbus/kdbus-init.state (No space left on device (os error 28)): the bus is kept"),
+            format!("{o} bus_id_after {ID}"),
+            format!("{o} shutdown_root_unpacked ok"),
+            format!("{o} shutdown_root_removed usr/sbin/kdbus-init usr/lib/modules/6.1.0-57-amd64/extra/kdbus.ko"),
+            format!("{o} end root"),
+            "kdbus-init: cannot write the state file /run/kdbus/kdbus-init.state (No space left on device (os error 28)): the bus is kept".into(),
+            "@@T shutdown begin shutdown".into(),
+            "@@T shutdown root shutdown-root".into(),
+            format!("@@T shutdown bus_id {ID}"),
+            "@@T shutdown owner_held yes".into(),
+            "@@T shutdown problem the new root has no kdbus-init binary (/usr/sbin/kdbus-init): running a copy of the previous root's at /run/kdbus/kdbus-init-copy".into(),
+            "@@T shutdown problem the shutdown-root has no kdbus.ko for the running kernel (...)".into(),
+            "@@T shutdown exe_link /run/kdbus/kdbus-init-copy".into(),
+            "@@T shutdown fds_oldroot 0".into(),
+            "@@T shutdown end shutdown".into(),
+            "@@T final oldroot_mounts 0".into(),
+            "@@T final alive yes".into(),
+            "@@T final end final".into(),
+        ] {
+            lines.push(l);
+        }
+        lines
+    }
+
+    fn other_failed(lines: Vec<String>) -> Vec<String> {
+        let console = Console {
+            lines,
+            timed_out: false,
+            elapsed: Duration::from_secs(60),
+        };
+        let scenario = all()
+            .into_iter()
+            .find(|s| s.name == "faults-other")
+            .unwrap();
+        scenario
+            .evaluate(&console)
+            .into_iter()
+            .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+            .map(|c| c.name)
+            .filter(|n| !n.contains("powered off"))
+            .collect()
+    }
+
+    #[test]
+    fn other_faults_pass_when_everything_held_and_fail_on_each_loss() {
+        assert!(
+            other_failed(other_boot()).is_empty(),
+            "{:?}",
+            other_failed(other_boot())
+        );
+        for (from, to, check) in [
+            // a record lost, doubled, out of order
+            ("12:journal", "11:journal", "journald crashes: each"),
+            (
+                "3:kernel,4:journal",
+                "4:journal,3:kernel",
+                "journald crashes: each",
+            ),
+            // not back to the kernel log while journald was down
+            ("3:kernel", "3:journal", "journald crashes: records went"),
+            ("8:kernel", "8:journal", "journald crashes: records went"),
+            (
+                "journald_sigabrt restarted",
+                "journald_sigabrt not restarted",
+                "journald killed",
+            ),
+            // silent about /run
+            (
+                "kdbus-init: cannot write the state file",
+                "kdbus-init: ",
+                "/run full: kdbus-init says",
+            ),
+            ("full_problem ", "full_other ", "/run full: once freed"),
+            // a new bus, or no restart, after the kill
+            (
+                "full_bus_id 0123",
+                "full_bus_id 9999",
+                "/run full: kdbus-init killed",
+            ),
+            (
+                "full_restarts_after 1",
+                "full_restarts_after 0",
+                "/run full: kdbus-init killed",
+            ),
+            // the old binary went on, or nothing said
+            (
+                "exe_link /run/kdbus/kdbus-init-copy",
+                "exe_link /oldroot/usr/sbin/kdbus-init",
+                "shutdown root without kdbus-init",
+            ),
+            (
+                "problem the new root has no",
+                "problem the new root",
+                "shutdown root without kdbus-init",
+            ),
+            (
+                "problem the shutdown-root has no kdbus.ko",
+                "problem",
+                "shutdown root without kdbus.ko",
+            ),
+            (
+                "@@T shutdown bus_id 0123",
+                "@@T shutdown bus_id 9999",
+                "shutdown root without kdbus.ko",
+            ),
+            (
+                "final alive yes",
+                "final alive no",
+                "shutdown root without kdbus: the real root",
+            ),
+            (
+                "oldroot_mounts 0",
+                "oldroot_mounts 1",
+                "shutdown root without kdbus: the real root",
+            ),
+        ] {
+            let bad: Vec<String> = other_boot().iter().map(|l| l.replace(from, to)).collect();
+            let f = other_failed(bad);
             assert!(
                 f.iter().any(|n| n.starts_with(check)),
                 "{from} -> {to}: {f:?}"
