@@ -166,7 +166,7 @@ impl SocketBus {
         let parent = SocketBus::dbus_daemon().context("the parent bus of dbus-broker")?;
         let dir = private_dir("dbus-broker")?;
         let config = dir.join("bus.conf");
-        std::fs::write(&config, BROKER_CONFIG)?;
+        std::fs::write(&config, OPEN_CONFIG)?;
         let journal = Journal::bind(&dir.join("journal"))?;
         // The launcher logs to /run/systemd/journal/socket, no matter
         // what: in the namespace, a tmpfs on /run holds ours there.
@@ -192,9 +192,13 @@ impl SocketBus {
     /// kdbus-bridge serving the benchmark bus.
     fn kdbus_bridge(bus: &BenchBus) -> Result<SocketBus> {
         let dir = private_dir("bridge")?;
+        let config = dir.join("bus.conf");
+        std::fs::write(&config, OPEN_CONFIG)?;
         let mut cmd = Command::new(bridge_binary());
         cmd.arg("--bus")
             .arg(bus.endpoint())
+            .arg("--config")
+            .arg(&config)
             .arg(format!("--address=unix:path={}", dir.join("bus").display()))
             .args(["--log", "stderr"]);
         SocketBus::spawn(
@@ -236,12 +240,14 @@ impl Drop for SocketBus {
     }
 }
 
-/// A private session bus: anyone may own and call anything.
-const BROKER_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+/// The policy of dbus-broker and kdbus-bridge (dbus-daemon runs with its
+/// session bus configuration): anyone may connect, own and call anything.
+const OPEN_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>session</type>
   <policy context="default">
+    <allow user="*"/>
     <allow send_destination="*"/>
     <allow receive_sender="*"/>
     <allow own="*"/>
