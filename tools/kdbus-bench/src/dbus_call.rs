@@ -35,6 +35,9 @@ use crate::measure::Case;
 use crate::unicast::{payload, EchoServer, Reply, CALL_TIMEOUT};
 
 pub const SERVICE: &str = "org.kdbus.Bench";
+/// The native service's name: the cases of one payload size run side by
+/// side, both bridge cases on the same kdbus bus.
+const NATIVE_SERVICE: &str = "org.kdbus.BenchNative";
 const PATH: &str = "/org/kdbus/Bench";
 
 /// Which bus carries the call, and who answers it.
@@ -58,6 +61,14 @@ impl Route {
             Route::Daemon => "dbus-daemon",
             Route::BridgeToLegacy => "bridge to legacy",
             Route::BridgeToNative => "bridge to native",
+        }
+    }
+
+    /// The name the echo service owns.
+    fn service(self) -> &'static str {
+        match self {
+            Route::BridgeToNative => NATIVE_SERVICE,
+            _ => SERVICE,
         }
     }
 }
@@ -390,8 +401,7 @@ impl Drop for LegacyService {
     }
 }
 
-/// A libdbus client calling `Echo(ay) → ay` on `SERVICE` along a
-/// [`Route`].
+/// A libdbus client calling `Echo(ay) → ay` on the route's service.
 pub struct DbusCall {
     route: Route,
     client: Channel,
@@ -413,7 +423,11 @@ impl DbusCall {
         let (legacy, native) = match route {
             Route::BridgeToNative => (
                 None,
-                Some(EchoServer::start_named(kdbus, Reply::DbusEcho, SERVICE)?),
+                Some(EchoServer::start_named(
+                    kdbus,
+                    Reply::DbusEcho,
+                    NATIVE_SERVICE,
+                )?),
             ),
             _ => (Some(LegacyService::start(&bus)?), None),
         };
@@ -434,7 +448,7 @@ impl Case for DbusCall {
     }
 
     fn run_once(&mut self) -> Result<()> {
-        let msg = Message::new_method_call(SERVICE, PATH, SERVICE, "Echo")
+        let msg = Message::new_method_call(self.route.service(), PATH, SERVICE, "Echo")
             .map_err(|e| anyhow!("{e}"))?
             .append1(&self.data);
         let reply = self
