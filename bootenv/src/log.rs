@@ -105,6 +105,19 @@ impl LogState {
     }
 }
 
+/// Bytes sent on `sock` that no receiver has read yet: a Unix datagram
+/// stays charged to its sender until read.
+fn unread(sock: &UnixDatagram) -> usize {
+    // SAFETY: SIOCOUTQ (0x5411) writes one int, the type given here.
+    let n = unsafe {
+        rustix::ioctl::ioctl(
+            sock,
+            rustix::ioctl::Getter::<0x5411, std::ffi::c_int>::new(),
+        )
+    };
+    n.map_or(0, |n| n.max(0) as usize)
+}
+
 struct Router {
     ident: String,
     pid: u32,
@@ -120,17 +133,30 @@ struct Router {
 }
 
 impl Router {
-    /// Does journald take datagrams right now?
+    /// Does journald take datagrams right now? Also when it just died
+    /// (crashed, its socket held by PID 1) with records of ours unread in
+    /// its socket: the next journald reads those after importing the kernel
+    /// log, so later records queue behind them to keep the order, as long
+    /// as the socket takes them (the probe does not wait).
     fn journal_answers(&mut self) -> bool {
-        if std::os::unix::net::UnixStream::connect(&self.journal_varlink).is_err() {
-            return false;
-        }
         if self.probe.is_none() {
-            self.probe = UnixDatagram::unbound().ok();
+            self.probe = UnixDatagram::unbound()
+                .ok()
+                .filter(|s| s.set_nonblocking(true).is_ok());
         }
-        match &self.probe {
-            Some(s) => s.send_to(&[], &self.journal_socket).is_ok(),
-            None => false,
+        let Some(probe) = &self.probe else {
+            return false;
+        };
+        let up = std::os::unix::net::UnixStream::connect(&self.journal_varlink).is_ok();
+        let behind = self.sink == Sink::Journal && unread(probe) > 0;
+        (up || behind) && probe.send_to(&[], &self.journal_socket).is_ok()
+    }
+
+    /// After a record handed to journald: a probe behind it, so that an
+    /// unread probe tells that the record may be unread too.
+    fn mark_sent(&self) {
+        if let Some(p) = &self.probe {
+            let _ = p.send_to(&[], &self.journal_socket);
         }
     }
 
@@ -331,6 +357,7 @@ where
                 if let Some(j) = &r.journal {
                     tracing_subscriber::Layer::<S>::on_event(j, event, ctx);
                     r.state.to_journal += 1;
+                    r.mark_sent();
                 }
             }
             Sink::Kmsg => {
@@ -454,6 +481,39 @@ mod tests {
                 ("warn", "journald gone code=7"),
             ]
         );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn stays_behind_its_unread_records_when_journald_dies() {
+        let dir = std::env::temp_dir().join(format!("bootenv-behind-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (sock, varlink) = (dir.join("socket"), dir.join("varlink"));
+        let server = UnixDatagram::bind(&sock).unwrap();
+        server.set_nonblocking(true).unwrap();
+        let journald = std::os::unix::net::UnixListener::bind(&varlink).unwrap();
+        let log = test_log(sock.clone(), varlink.clone());
+        let mut r = log.router.lock().unwrap();
+        assert!(r.journal_answers(), "journald up");
+        // A record went to journald; then it dies, its socket held by PID 1.
+        r.sink = Sink::Journal;
+        r.mark_sent();
+        drop(journald);
+        std::fs::remove_file(&varlink).unwrap();
+        let probe = r.probe.as_ref().unwrap();
+        assert!(unread(probe) > 0, "our datagrams wait in the socket");
+        assert!(r.journal_answers(), "records queue behind the unread ones");
+        // The next journald read them all (and is gone again): now the
+        // kernel log.
+        let mut buf = [0u8; 16];
+        while server.recv(&mut buf).is_ok() {}
+        assert_eq!(unread(r.probe.as_ref().unwrap()), 0);
+        assert!(!r.journal_answers(), "nothing unread: not journald");
+        // Never behind a socket that is gone.
+        r.mark_sent();
+        drop(server);
+        assert!(!r.journal_answers());
+        drop(r);
         std::fs::remove_dir_all(&dir).ok();
     }
 

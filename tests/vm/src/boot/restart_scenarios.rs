@@ -84,13 +84,12 @@ fn other_faults(c: &mut Checks) {
             .split(',')
             .filter_map(|n| n.parse().ok())
             .collect();
-    // After each crash (three records each), one at least through the
-    // kernel log.
-    let via_kmsg = window.chunks(3).all(|crash| {
-        records
-            .iter()
-            .any(|(n, t)| crash.contains(n) && t.starts_with("kernel"))
-    });
+    // Through the kernel log at least after one crash: after the other,
+    // records may have queued behind unread ones in journald's socket
+    // (journald dying slowly), which keeps the order as well.
+    let via_kmsg = records
+        .iter()
+        .any(|(n, t)| window.contains(n) && t.starts_with("kernel"));
     let switches = c.m.get(p, "log_switches").unwrap_or("").to_owned();
     let back = switches
         .find("journal->kmsg")
@@ -567,8 +566,7 @@ mod tests {
                 "journald crashes: each",
             ),
             // not back to the kernel log while journald was down
-            ("3:kernel", "3:journal", "journald crashes: records went"),
-            ("8:kernel", "8:journal", "journald crashes: records went"),
+            (":kernel", ":journal", "journald crashes: records went"),
             (
                 "journald_sigabrt restarted",
                 "journald_sigabrt not restarted",
