@@ -43,7 +43,14 @@ struct Bridge {
 }
 
 impl Bridge {
+    /// A bridge whose policy allows everything (tests/bridge/open.conf).
     fn start() -> Bridge {
+        Bridge::start_with(|_| helper("open.conf"))
+    }
+
+    /// A bridge with the configuration `config` returns; it gets the
+    /// bridge's directory to write it in.
+    fn start_with(config: impl FnOnce(&Path) -> PathBuf) -> Bridge {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let bus = TestBus::new();
         let dir = std::env::temp_dir().join(format!(
@@ -55,7 +62,10 @@ impl Bridge {
         let socket = dir.join("bus.sock");
         let address = format!("unix:path={}", socket.display());
         let log = std::fs::File::create(dir.join("bridge.log")).unwrap();
+        let config = config(&dir);
         let child = Command::new(bridge_binary())
+            .arg("--config")
+            .arg(config)
             .arg("--bus")
             .arg(bus.endpoint())
             .arg("--address")
@@ -831,4 +841,198 @@ fn kdbusctl_call_reaches_a_legacy_service() {
         format!("{err:#}").contains("org.example.Error.Failed"),
         "{err:#}"
     );
+}
+
+/// The test policy: Debian's system bus configuration, then a service
+/// name of the test's with one method denied (`deny` is the member).
+fn policy_conf(deny: &str) -> String {
+    format!(
+        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <include>/usr/share/dbus-1/system.conf</include>
+  <policy context="default">
+    <allow own="org.kdbus.test.Policy"/>
+    <allow send_destination="org.kdbus.test.Policy"/>
+    <deny send_destination="org.kdbus.test.Policy" send_interface="org.example.Echo" send_member="{deny}"/>
+  </policy>
+</busconfig>
+"#
+    )
+}
+
+impl Bridge {
+    /// dbus-send --print-reply as the unprivileged user nobody.
+    fn as_nobody(&self, args: &[&str]) -> Output {
+        let addr = self.bus_arg();
+        let mut all = vec![
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "dbus-send",
+            addr.as_str(),
+            "--print-reply",
+        ];
+        all.extend_from_slice(args);
+        self.run("setpriv", &all)
+    }
+
+    fn wait_log(&self, text: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.log().matches(text).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "the bridge did not log {text:?} within 10 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn bus_policy_decides_owning_and_calls_and_reloads() {
+    let b = Bridge::start_with(|dir| {
+        let path = dir.join("policy.conf");
+        std::fs::write(&path, policy_conf("Fail")).unwrap();
+        path
+    });
+    let conf = b.dir.join("policy.conf");
+    let conf_name = conf.display().to_string();
+
+    // system.conf denies owning names by default; hostname1's own file
+    // lets root own it.
+    let out = b.as_nobody(&[
+        "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.RequestName",
+        "string:org.freedesktop.hostname1",
+        "uint32:4",
+    ]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "nobody may own hostname1");
+    assert!(
+        err.contains("org.freedesktop.DBus.Error.AccessDenied")
+            && err.contains(r#"<deny own="*"/>"#)
+            && err.contains("/usr/share/dbus-1/system.conf"),
+        "{err}"
+    );
+    let reply = b.dbus_send(&[
+        "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.RequestName",
+        "string:org.freedesktop.hostname1",
+        "uint32:4",
+    ]);
+    assert!(reply.contains("uint32 1"), "root owns hostname1: {reply}");
+    // And a name no file allows, not even to root.
+    let err = b.fails(
+        "dbus-send",
+        &[
+            &b.bus_arg(),
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.RequestName",
+            "string:org.example.Unlisted",
+            "uint32:4",
+        ],
+    );
+    assert!(err.contains("AccessDenied"), "{err}");
+
+    // The test's own name: allowed to own and to call, except Fail.
+    let _service = b.service("org.kdbus.test.Policy");
+    // The unique name in GetNameOwner's reply (the line `string ":1.N"`).
+    let owner = |b: &Bridge| {
+        let reply = b.dbus_send(&[
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.GetNameOwner",
+            "string:org.kdbus.test.Policy",
+        ]);
+        let line = reply.lines().find(|l| l.contains("string \":1."));
+        line.unwrap_or_else(|| panic!("GetNameOwner: {reply}"))
+            .trim()
+            .to_owned()
+    };
+    let service_owner = owner(&b);
+    let echo = [
+        "--dest=org.kdbus.test.Policy",
+        "/org/example/Echo",
+        "org.example.Echo.Echo",
+        "string:allowed",
+    ];
+    let fail = [
+        "--dest=org.kdbus.test.Policy",
+        "/org/example/Echo",
+        "org.example.Echo.Fail",
+    ];
+    let out = b.as_nobody(&echo);
+    assert!(out.status.success(), "Echo is allowed: {}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("string \"allowed\""));
+    let out = b.as_nobody(&fail);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success()
+            && err.contains("org.freedesktop.DBus.Error.AccessDenied")
+            && err.contains(r#"send_member="Fail""#)
+            && err.contains(&conf_name),
+        "Fail must be denied by the test's rule: {err}"
+    );
+
+    // SIGHUP: the new file denies Echo instead; Fail reaches the service
+    // (which fails as asked).
+    std::fs::write(&conf, policy_conf("Echo")).unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(b.child.id() as i32).unwrap(),
+        rustix::process::Signal::HUP,
+    )
+    .unwrap();
+    b.wait_log("bus policy reloaded (SIGHUP)", 1);
+    let err = stderr(&b.as_nobody(&fail));
+    assert!(
+        err.contains("org.example.Error.Failed"),
+        "after SIGHUP: {err}"
+    );
+    let err = stderr(&b.as_nobody(&echo));
+    assert!(
+        err.contains("AccessDenied") && err.contains(r#"send_member="Echo""#),
+        "{err}"
+    );
+
+    // ReloadConfig: back to denying Fail. A broken file in between is
+    // refused and the policy in force stays.
+    std::fs::write(&conf, "<busconfig><policy").unwrap();
+    let err = b.fails(
+        "dbus-send",
+        &[
+            &b.bus_arg(),
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.ReloadConfig",
+        ],
+    );
+    assert!(
+        err.contains("not reloaded") && err.contains(&conf_name),
+        "{err}"
+    );
+    let err = stderr(&b.as_nobody(&echo));
+    assert!(err.contains("AccessDenied"), "the old policy stays: {err}");
+    std::fs::write(&conf, policy_conf("Fail")).unwrap();
+    b.dbus_send(&[
+        "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.ReloadConfig",
+    ]);
+    let out = b.as_nobody(&echo);
+    assert!(out.status.success(), "after ReloadConfig: {}", stderr(&out));
+    let err = stderr(&b.as_nobody(&fail));
+    assert!(err.contains("AccessDenied"), "after ReloadConfig: {err}");
+    // The service stayed connected through the reloads.
+    assert_eq!(owner(&b), service_owner);
 }
