@@ -16,14 +16,19 @@ impl Peer {
     /// Sends a client's message into the bus.
     pub(crate) fn forward(
         &mut self,
-        mut msg: Message,
+        msg: Message,
         out: &mut Vec<Message>,
     ) -> Result<(), PeerError> {
-        if msg.header().sender.as_deref() != Some(self.unique.as_str()) {
-            let unique = self.unique.clone();
-            msg.edit_header(|h| h.sender = Some(unique))?;
-        }
-        let header = msg.header().clone();
+        let mut header = msg.header().clone();
+        // The client's SENDER is replaced by its unique name. The new header
+        // goes out in a payload vec of its own, ahead of the body: rebuilding
+        // the message would copy the whole body for every message.
+        let restamped = if header.sender.as_deref() != Some(self.unique.as_str()) {
+            header.sender = Some(self.unique.clone());
+            Some(header.marshal(msg.body().len())?)
+        } else {
+            None
+        };
         if let Err(err) = self.check_send(&header, &mut || self.destination_names(&header)) {
             return self.refuse(header, err, out);
         }
@@ -42,11 +47,16 @@ impl Peer {
         let mut builder = MessageBuilder::new(dst)
             .payload_type(PAYLOAD_TYPE)
             .cookie(header.serial as u64);
-        if msg.bytes().len() > INLINE_MAX {
-            memfd = kdbus::sealed_memfd("dbus-message", msg.bytes())?;
-            builder = builder.memfd(memfd.as_fd(), 0, msg.bytes().len() as u64);
+        let head = match &restamped {
+            Some(head) => head.as_slice(),
+            None => &msg.bytes()[..msg.bytes().len() - msg.body().len()],
+        };
+        let len = head.len() + msg.body().len();
+        if len > INLINE_MAX {
+            memfd = kdbus::sealed_memfd("dbus-message", &[head, msg.body()].concat())?;
+            builder = builder.memfd(memfd.as_fd(), 0, len as u64);
         } else {
-            builder = builder.payload(msg.bytes());
+            builder = builder.payload(head).payload(msg.body());
         }
         let fds: Vec<_> = msg.fds.iter().map(|fd| fd.as_fd()).collect();
         builder = builder.fds(&fds);

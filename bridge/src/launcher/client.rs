@@ -64,6 +64,8 @@ struct Outgoing {
 struct Wire {
     stream: UnixStream,
     input: Vec<u8>,
+    /// What `read` receives into.
+    scratch: Box<[u8]>,
     fds_in: VecDeque<OwnedFd>,
     output: VecDeque<Outgoing>,
     pending_out: usize,
@@ -73,13 +75,14 @@ struct Wire {
 impl Wire {
     /// Reads what is there (`closed` is set at the end of the stream).
     fn read(&mut self, limits: &Limits) -> Result<(), ProtocolError> {
-        let start = self.input.len();
-        self.input.resize(start + READ_CHUNK, 0);
+        // Into a buffer zeroed once, then appended: growing `input` by a
+        // whole chunk each time would zero 64 KiB for every small message.
+        let scratch = &mut self.scratch[..];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(64))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
         let result = recvmsg(
             &self.stream,
-            &mut [IoSliceMut::new(&mut self.input[start..])],
+            &mut [IoSliceMut::new(scratch)],
             &mut control,
             RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC,
         );
@@ -95,7 +98,7 @@ impl Wire {
                 0
             }
         };
-        self.input.truncate(start + n);
+        self.input.extend_from_slice(&scratch[..n]);
         for message in control.drain() {
             if let RecvAncillaryMessage::ScmRights(fds) = message {
                 self.fds_in.extend(fds);
@@ -206,6 +209,7 @@ pub fn serve(stream: UnixStream, config: Arc<BusConfig>, limits: Arc<Limits>) {
     let mut wire = Wire {
         stream,
         input: Vec::new(),
+        scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
         fds_in: VecDeque::new(),
         output: VecDeque::new(),
         pending_out: 0,
@@ -252,6 +256,9 @@ fn run(
     }
     let mut peer = Peer::new(config.clone(), creds, auth.fds_agreed());
     let mut out = Vec::new();
+    // Poll says when kdbus has something: a RECV on an empty queue is a
+    // wasted system call on every turn of the loop.
+    let mut bus_ready = true;
     loop {
         // Messages already buffered (they may have come with BEGIN).
         while let Some(msg) = wire
@@ -264,7 +271,7 @@ fn run(
                 wire.queue(msg);
             }
         }
-        if peer.bus_fd().is_some() {
+        if bus_ready && peer.bus_fd().is_some() {
             for _ in 0..BUS_BATCH {
                 if wire.pending_out >= limits.max_pending_out {
                     break;
@@ -282,7 +289,8 @@ fn run(
             return Ok(name_of(&peer));
         }
         let want_bus = wire.pending_out < limits.max_pending_out;
-        let (socket_ready, _) = wait(wire, peer.bus_fd().filter(|_| want_bus), None);
+        let (socket_ready, bus) = wait(wire, peer.bus_fd().filter(|_| want_bus), None);
+        bus_ready = bus;
         if socket_ready {
             wire.read(limits).map_err(|e| named(&peer, e.into()))?;
             if wire.closed && wire.input.is_empty() {
