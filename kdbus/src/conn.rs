@@ -446,12 +446,13 @@ impl Connection {
 
     /// Releases a pool slice (`KDBUS_CMD_FREE`).
     pub(crate) fn free(&self, offset: u64) -> Result<()> {
-        let mut buf = Buf::with_header(&kdbus_cmd_free {
+        let mut cmd = kdbus_cmd_free {
             size: std::mem::size_of::<kdbus_cmd_free>() as u64,
             offset,
             ..Default::default()
-        });
-        command(self.as_fd(), KDBUS_CMD_FREE, &mut buf)
+        };
+        raw::ioctl_fixed(self.as_fd(), KDBUS_CMD_FREE, &mut cmd)
+            .map_err(|e| Error::command("KDBUS_CMD_FREE", e))
     }
 
     /// A copy of pool bytes, for raw users who received a slice offset
@@ -698,14 +699,14 @@ impl Connection {
         flags: RecvFlags,
         priority: i64,
     ) -> (std::result::Result<(), Errno>, kdbus_cmd_recv) {
-        let mut buf = Buf::with_header(&kdbus_cmd_recv {
+        let mut cmd = kdbus_cmd_recv {
             size: std::mem::size_of::<kdbus_cmd_recv>() as u64,
             flags: flags.bits(),
             priority,
             ..Default::default()
-        });
-        let result = raw::ioctl(self.as_fd(), KDBUS_CMD_RECV, &mut buf);
-        (result, buf.read(0))
+        };
+        let result = raw::ioctl_fixed(self.as_fd(), KDBUS_CMD_RECV, &mut cmd);
+        (result, cmd)
     }
 
     /// Dequeues and discards the next message (a pending call's sender is

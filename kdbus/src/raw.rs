@@ -358,6 +358,34 @@ pub fn ioctl_at(fd: impl AsFd, cmd: u32, buf: &mut Buf, offset: usize) -> Result
     unsafe { ioctl_ptr(fd.as_fd(), cmd, arg) }
 }
 
+/// Issues kdbus ioctl `cmd` with a command struct that has no items, such
+/// as `kdbus_cmd_recv` or `kdbus_cmd_free`, in place: no buffer to
+/// allocate on the paths every received message takes.
+///
+/// # Panics
+/// If `arg`'s `size` field (its first `u64`) is not the size of `T`, or
+/// for `KDBUS_CMD_SEND`, whose message only [`send`] can vouch for.
+pub fn ioctl_fixed<T: IntoBytes + FromBytes + Immutable>(
+    fd: impl AsFd,
+    cmd: u32,
+    arg: &mut T,
+) -> Result<(), Errno> {
+    assert!(
+        cmd != KDBUS_CMD_SEND,
+        "ioctl_fixed cannot SEND: use raw::send"
+    );
+    assert!(
+        std::mem::align_of::<T>() >= 8,
+        "kdbus arguments are 8-aligned"
+    );
+    let size = u64::read_from_prefix(arg.as_bytes()).map(|(size, _)| size);
+    assert_eq!(size.ok(), Some(std::mem::size_of::<T>() as u64));
+    // SAFETY: `arg` is an 8-aligned struct we borrow mutably for the call;
+    // its `size` field (checked above) keeps the kernel within it, and
+    // without SEND there is no second blob.
+    unsafe { ioctl_ptr(fd.as_fd(), cmd, (arg as *mut T).cast()) }
+}
+
 /// `KDBUS_CMD_SEND` with `cmd` (a `kdbus_cmd_send` blob) whose
 /// `msg_address` is set to `msg` (a `kdbus_msg` blob).
 pub fn send(fd: impl AsFd, cmd: &mut Buf, msg: &mut Buf) -> Result<(), Errno> {
@@ -456,6 +484,17 @@ mod tests {
             buf.as_bytes(),
             &[0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
         );
+    }
+
+    #[test]
+    #[should_panic]
+    fn ioctl_fixed_refuses_a_size_other_than_the_struct() {
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let mut cmd = kdbus_cmd_free {
+            size: 8,
+            ..Default::default()
+        };
+        let _ = ioctl_fixed(&null, KDBUS_CMD_FREE, &mut cmd);
     }
 
     #[test]
