@@ -175,6 +175,14 @@ impl Bridge {
         self.ok("dbus-send", &all)
     }
 
+    /// `dbus-send --print-reply` that must fail; returns its stderr.
+    fn dbus_send_fails(&self, args: &[&str]) -> String {
+        let addr = self.bus_arg();
+        let mut all = vec![addr.as_str(), "--print-reply"];
+        all.extend_from_slice(args);
+        self.fails("dbus-send", &all)
+    }
+
     /// Starts the python service owning `name`; waits until it owns it.
     fn service(&self, name: &str) -> Service {
         let mut child = Command::new(PYTHON)
@@ -240,31 +248,21 @@ fn the_driver_answers_dbus_send_busctl_and_gdbus() {
         "GetId: {id}"
     );
 
-    let err = b.fails(
-        "dbus-send",
-        &[
-            &b.bus_arg(),
-            "--print-reply",
-            "--dest=org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus.GetNameOwner",
-            "string:org.example.Nobody",
-        ],
-    );
+    let err = b.dbus_send_fails(&[
+        "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.GetNameOwner",
+        "string:org.example.Nobody",
+    ]);
     assert!(
         err.contains("org.freedesktop.DBus.Error.NameHasNoOwner"),
         "{err}"
     );
-    let err = b.fails(
-        "dbus-send",
-        &[
-            &b.bus_arg(),
-            "--print-reply",
-            "--dest=org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus.NoSuchMethod",
-        ],
-    );
+    let err = b.dbus_send_fails(&[
+        "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.NoSuchMethod",
+    ]);
     assert!(
         err.contains("org.freedesktop.DBus.Error.UnknownMethod"),
         "{err}"
@@ -340,27 +338,13 @@ fn calls_errors_and_fds_between_legacy_clients() {
     ]);
     assert_eq!(reply.trim(), "s \"from busctl\"");
 
-    let err = b.fails(
-        "dbus-send",
-        &[
-            &b.bus_arg(),
-            "--print-reply",
-            "--dest=org.example.Test",
-            "/org/example/Echo",
-            "org.example.Echo.Fail",
-        ],
-    );
+    let err = b.dbus_send_fails(&[
+        "--dest=org.example.Test",
+        "/org/example/Echo",
+        "org.example.Echo.Fail",
+    ]);
     assert!(err.contains("org.example.Error.Failed"), "{err}");
-    let err = b.fails(
-        "dbus-send",
-        &[
-            &b.bus_arg(),
-            "--print-reply",
-            "--dest=org.example.Nobody",
-            "/",
-            "org.example.Echo.Echo",
-        ],
-    );
+    let err = b.dbus_send_fails(&["--dest=org.example.Nobody", "/", "org.example.Echo.Echo"]);
     assert!(
         err.contains("org.freedesktop.DBus.Error.ServiceUnknown"),
         "{err}"
@@ -930,18 +914,13 @@ fn bus_policy_decides_owning_and_calls_and_reloads() {
     ]);
     assert!(reply.contains("uint32 1"), "root owns hostname1: {reply}");
     // And a name no file allows, not even to root.
-    let err = b.fails(
-        "dbus-send",
-        &[
-            &b.bus_arg(),
-            "--print-reply",
-            "--dest=org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus.RequestName",
-            "string:org.example.Unlisted",
-            "uint32:4",
-        ],
-    );
+    let err = b.dbus_send_fails(&[
+        "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.RequestName",
+        "string:org.example.Unlisted",
+        "uint32:4",
+    ]);
     assert!(err.contains("AccessDenied"), "{err}");
 
     // The test's own name: allowed to own and to call, except Fail.
@@ -1007,16 +986,11 @@ fn bus_policy_decides_owning_and_calls_and_reloads() {
     // ReloadConfig: back to denying Fail. A broken file in between is
     // refused and the policy in force stays.
     std::fs::write(&conf, "<busconfig><policy").unwrap();
-    let err = b.fails(
-        "dbus-send",
-        &[
-            &b.bus_arg(),
-            "--print-reply",
-            "--dest=org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus.ReloadConfig",
-        ],
-    );
+    let err = b.dbus_send_fails(&[
+        "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.ReloadConfig",
+    ]);
     assert!(
         err.contains("not reloaded") && err.contains(&conf_name),
         "{err}"
