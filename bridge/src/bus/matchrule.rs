@@ -172,14 +172,8 @@ impl MatchRule {
     }
 
     fn set(&mut self, key: &str, value: String) -> Result<(), RuleError> {
-        let check = |ok: bool, what: &str| {
-            if ok {
-                Ok(())
-            } else {
-                err(format!("{value:?} is not a valid {what}"))
-            }
-        };
-        match key {
+        type Valid = fn(&str) -> bool;
+        let (slot, valid, what): (&mut Option<String>, Valid, &str) = match key {
             "type" => {
                 self.kind = Some(match value.as_str() {
                     "signal" => Kind::Signal,
@@ -187,41 +181,29 @@ impl MatchRule {
                     "method_return" => Kind::MethodReturn,
                     "error" => Kind::Error,
                     _ => return err(format!("unknown message type {value:?}")),
-                })
-            }
-            "sender" => {
-                check(is_valid_bus_name(&value), "bus name")?;
-                self.sender = Some(value);
-            }
-            "destination" => {
-                check(is_valid_bus_name(&value), "bus name")?;
-                self.destination = Some(value);
-            }
-            "interface" => {
-                check(is_valid_interface(&value), "interface name")?;
-                self.interface = Some(value);
-            }
-            "member" => {
-                check(is_valid_member(&value), "member name")?;
-                self.member = Some(value);
-            }
-            "path" => {
-                check(is_valid_path(&value), "object path")?;
-                self.path = Some(value);
-            }
-            "path_namespace" => {
-                check(is_valid_path(&value), "object path")?;
-                self.path_namespace = Some(value);
+                });
+                return Ok(());
             }
             "eavesdrop" => {
                 self.eavesdrop = match value.as_str() {
                     "true" => true,
                     "false" => false,
                     _ => return err("eavesdrop must be 'true' or 'false'"),
-                }
+                };
+                return Ok(());
             }
-            _ => self.set_arg(key, value)?,
+            "sender" => (&mut self.sender, is_valid_bus_name, "bus name"),
+            "destination" => (&mut self.destination, is_valid_bus_name, "bus name"),
+            "interface" => (&mut self.interface, is_valid_interface, "interface name"),
+            "member" => (&mut self.member, is_valid_member, "member name"),
+            "path" => (&mut self.path, is_valid_path, "object path"),
+            "path_namespace" => (&mut self.path_namespace, is_valid_path, "object path"),
+            _ => return self.set_arg(key, value),
+        };
+        if !valid(&value) {
+            return err(format!("{value:?} is not a valid {what}"));
         }
+        *slot = Some(value);
         Ok(())
     }
 
@@ -471,6 +453,10 @@ mod tests {
             "frobnicate='x'",
             "interface='noperiod'",
             "sender='1bad.name'",
+            "destination='a..b'",
+            "member='1x'",
+            "path_namespace='/a/'",
+            "eavesdrop='maybe'",
             "arg0='unterminated",
             "=value",
         ] {

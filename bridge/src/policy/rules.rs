@@ -196,11 +196,7 @@ impl ClientRules {
         msg: &Candidate<'_>,
         names: &mut dyn FnMut() -> Vec<String>,
     ) -> Decision {
-        let mut cache: Option<Vec<String>> = None;
-        self.last(|r| match &r.action {
-            Action::Send(m) => message_matches(r.allow, m, msg, true, &mut cache, names),
-            _ => false,
-        })
+        self.message_rule(true, msg, names)
     }
 
     /// May the client receive this message? `names` gives the sender's.
@@ -209,9 +205,21 @@ impl ClientRules {
         msg: &Candidate<'_>,
         names: &mut dyn FnMut() -> Vec<String>,
     ) -> Decision {
+        self.message_rule(false, msg, names)
+    }
+
+    /// The last send (`sending`) or receive rule that matches decides.
+    fn message_rule(
+        &self,
+        sending: bool,
+        msg: &Candidate<'_>,
+        names: &mut dyn FnMut() -> Vec<String>,
+    ) -> Decision {
         let mut cache: Option<Vec<String>> = None;
-        self.last(|r| match &r.action {
-            Action::Receive(m) => message_matches(r.allow, m, msg, false, &mut cache, names),
+        self.last(|r| match (&r.action, sending) {
+            (Action::Send(m), true) | (Action::Receive(m), false) => {
+                message_matches(r.allow, m, msg, sending, &mut cache, names)
+            }
             _ => false,
         })
     }
