@@ -98,6 +98,13 @@ install: all initramfs-bins
 	install -D -m 0755 target/initramfs/switch-root $(DESTDIR)$(PREFIX)/lib/kdbus/switch-root
 	install -D -m 0755 target/initramfs/kdbusctl $(DESTDIR)$(PREFIX)/bin/kdbusctl
 	install -D -m 0644 dracut/50kdbus/kdbus-init.service $(DESTDIR)$(PREFIX)/lib/systemd/system/kdbus-init.service
+	@# The kernel bus as the system bus with kdbus=1 (the generator makes
+	@# kdbus-bridge dbus.service then; the distro's bus otherwise).
+	install -D -m 0755 target/release/kdbus-bridge $(DESTDIR)$(PREFIX)/bin/kdbus-bridge
+	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/lib/systemd/system systemd/kdbus-bridge.service \
+		systemd/kdbus-bridge.socket
+	install -D -m 0755 systemd/kdbus-system-bus-generator \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system-generators/kdbus-system-bus-generator
 	install -d $(DESTDIR)$(PREFIX)/lib/dracut/modules.d/50kdbus
 	install -m 0755 dracut/50kdbus/*.sh $(DESTDIR)$(PREFIX)/lib/dracut/modules.d/50kdbus/
 	install -m 0644 dracut/50kdbus/*.service $(DESTDIR)$(PREFIX)/lib/dracut/modules.d/50kdbus/
