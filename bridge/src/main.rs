@@ -11,7 +11,7 @@ use kdbus_bridge::launcher::{listener, Limits};
 use kdbus_bridge::policy::{Policy, PolicyStore};
 use signal_hook::consts::SIGHUP;
 use signal_hook::iterator::Signals;
-use tracing::warn;
+use tracing::{info, warn};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 
@@ -149,8 +149,18 @@ fn main() -> Result<()> {
         })
         .context("starting the thread that waits for SIGHUP")?;
     let socket = match listener::from_systemd()? {
-        Some(socket) => socket,
-        None => listener::bind(&listener::socket_path(&cli.address)?)?,
+        Some(socket) => {
+            info!(bus_id = %config.bus_id, "listening on the socket systemd passed");
+            socket
+        }
+        None => {
+            let path = listener::socket_path(&cli.address)?;
+            let socket = listener::bind(&path)?;
+            info!(bus_id = %config.bus_id, "listening on {}", path.display());
+            socket
+        }
     };
+    // Type=notify: clients (systemd itself first) are served from now on.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     listener::serve(socket, config, limits)
 }
