@@ -4,7 +4,7 @@
 use std::io;
 
 use crate::daemon::{BUS_NAME, DOMAIN};
-use crate::state::VERSION;
+use crate::state::{OLDEST_READ, VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -33,7 +33,11 @@ pub enum Error {
     StateFdMissing(i32),
     #[error(transparent)]
     StateBlob(#[from] bootenv::state::StateError),
-    #[error("the state blob has version {0}, this kdbus-init reads {VERSION}")]
+    #[error(
+        "the state handed over has format {0}, this kdbus-init takes over formats \
+         {OLDEST_READ}-{VERSION} only (it came from a different kdbus-init build; install the \
+         same kdbus-init in every root)"
+    )]
     StateVersion(u32),
     #[error("the state file {path} is unusable: {why}")]
     StateFile { path: String, why: String },
@@ -56,6 +60,19 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("cannot read {path}: {source}")]
+    HandoverRead {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "it carries no hand-over marker (a kdbus-init built before the marker, or not \
+         kdbus-init at all)"
+    )]
+    HandoverMissing,
+    #[error("its hand-over marker is malformed ({0})")]
+    HandoverMalformed(String),
     #[error("cannot run systemctl: {0}")]
     Systemctl(#[source] io::Error),
     #[error("User={0} does not exist in this root")]

@@ -9,6 +9,7 @@ mod cli;
 mod daemon;
 mod error;
 mod fds;
+mod handover;
 mod holder;
 mod launch;
 mod services;
@@ -56,7 +57,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::Version => {
-            println!("kdbus-init {}", env!("CARGO_PKG_VERSION"));
+            // The hand-over marker as this file holds it (reading it here
+            // also keeps it in the binary).
+            let handover = match handover::own() {
+                Ok(h) => h.to_string(),
+                Err(e) => format!("hand-over marker unusable: {e}"),
+            };
+            println!("kdbus-init {} ({handover})", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
     }
@@ -178,15 +185,14 @@ fn resume(args: RunArgs, fd: i32) -> ExitCode {
     .then(|| unsafe { OwnedFd::from_raw_fd(fd) });
     let saved: Result<Saved, Error> = match blob {
         None => Err(Error::StateFdMissing(fd)),
-        Some(blob) => bootenv::state::open::<Saved>(blob).map_err(Error::from),
+        Some(blob) => bootenv::state::open::<serde_json::Value>(blob)
+            .map_err(Error::from)
+            .and_then(|v| {
+                state::decode(v, |e| {
+                    Error::StateBlob(bootenv::state::StateError::Corrupt(e))
+                })
+            }),
     };
-    let saved = saved.and_then(|s| {
-        if s.version == state::VERSION {
-            Ok(s)
-        } else {
-            Err(Error::StateVersion(s.version))
-        }
-    });
     let (foreground, debug) = match &saved {
         Ok(s) => (s.foreground || args.foreground, s.debug || args.debug),
         Err(_) => (args.foreground, args.debug),
@@ -301,6 +307,15 @@ fn follow(timeout: Duration) -> ExitCode {
         if same {
             return ExitCode::SUCCESS;
         }
+        if runs_copy_here(pid) {
+            eprintln!(
+                "kdbus-init: pid {pid} moved into this root, but runs {} (a copy of its own \
+                 binary): this root's kdbus-init cannot take its state over (see `kdbus-init \
+                 status`)",
+                daemon::BINARY_COPY
+            );
+            return ExitCode::SUCCESS;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!(
@@ -308,6 +323,22 @@ fn follow(timeout: Duration) -> ExitCode {
         timeout.as_secs()
     );
     ExitCode::from(1)
+}
+
+/// Did kdbus-init `pid` move into our root, running the copy of its own
+/// binary because this root's could not take over?
+fn runs_copy_here(pid: i32) -> bool {
+    use bootenv::mounts::{open_path, same_file};
+    use std::path::Path;
+    let exe = std::fs::File::open(format!("/proc/{pid}/exe"))
+        .ok()
+        .zip(std::fs::File::open(daemon::BINARY_COPY).ok())
+        .is_some_and(|(a, b)| same_file(&a, &b).unwrap_or(false));
+    let root = open_path(Path::new(&format!("/proc/{pid}/root")))
+        .ok()
+        .zip(open_path(Path::new("/")).ok())
+        .is_some_and(|(a, b)| same_file(&a, &b).unwrap_or(false));
+    exe && root
 }
 
 fn wait_ready(timeout: Duration, pid: Option<u32>) -> ExitCode {

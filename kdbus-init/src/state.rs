@@ -15,8 +15,13 @@ use bootenv::log::LogState;
 use bootenv::status::{ActivationRecord, ActivatorStatus, BusStatus, Phase};
 use kdbus::ConnectionParams;
 
-/// Bump when the format changes incompatibly.
+use crate::error::{Error, Result};
+
+/// The format this build hands over. Bump when it changes incompatibly,
+/// and change the marker in `crate::handover` with it.
 pub const VERSION: u32 = 2;
+/// The oldest format this build still takes over.
+pub const OLDEST_READ: u32 = 2;
 
 /// An activator connection handed over: its fd, what `Connection::adopt`
 /// needs, and its status.
@@ -79,17 +84,32 @@ pub fn store(saved: &Saved, path: &Path) -> std::io::Result<()> {
 }
 
 /// Reads the state a previous kdbus-init left in `path`.
-pub fn load(path: &Path) -> crate::error::Result<Saved> {
-    let bad = |why: String| crate::error::Error::StateFile {
+pub fn load(path: &Path) -> Result<Saved> {
+    let bad = |why: String| Error::StateFile {
         path: path.display().to_string(),
         why,
     };
     let text = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    let saved: Saved = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
-    if saved.version != VERSION {
-        return Err(crate::error::Error::StateVersion(saved.version));
+    let value = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
+    decode(value, |e| bad(e.to_string()))
+}
+
+/// Just the format number of a state.
+#[derive(Deserialize)]
+struct Format {
+    version: u32,
+}
+
+/// Takes a handed-over state apart, its format number first: a format this
+/// build does not take over is reported as that (the fields of another
+/// format may not parse), whatever else it holds. `bad` makes the error of
+/// a state that does not parse.
+pub fn decode(value: serde_json::Value, bad: impl Fn(serde_json::Error) -> Error) -> Result<Saved> {
+    let Format { version } = Format::deserialize(&value).map_err(&bad)?;
+    if !(OLDEST_READ..=VERSION).contains(&version) {
+        return Err(Error::StateVersion(version));
     }
-    Ok(saved)
+    Saved::deserialize(value).map_err(bad)
 }
 
 pub fn monotonic_us() -> u64 {
@@ -134,8 +154,52 @@ mod tests {
         let mut old = serde_json::to_value(saved()).unwrap();
         old["version"] = 1.into();
         std::fs::write(&path, old.to_string()).unwrap();
-        assert!(load(&path).unwrap_err().to_string().contains("version 1"));
+        let err = load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("has format 1") && err.contains("takes over formats 2-2"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_state_of_a_format_not_taken_over_is_named_as_such() {
+        let corrupt = |e: serde_json::Error| Error::StateFile {
+            path: "blob".into(),
+            why: e.to_string(),
+        };
+        assert_eq!(
+            decode(serde_json::to_value(saved()).unwrap(), corrupt).unwrap(),
+            saved()
+        );
+        // A newer build's state: other fields, other types. Its format is
+        // what is reported, not a parse error of its fields.
+        let newer = serde_json::json!({
+            "version": VERSION + 1,
+            "bus": {"handles": [3, 4]},
+            "activators": "elsewhere",
+        });
+        let err = decode(newer, corrupt).unwrap_err();
+        assert!(
+            matches!(err, Error::StateVersion(v) if v == VERSION + 1),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("has format {}", VERSION + 1))
+                && text.contains("install the same kdbus-init in every root"),
+            "{text}"
+        );
+        // No format number at all: corrupt.
+        let err = decode(serde_json::json!({"exe_path": "x"}), corrupt).unwrap_err();
+        assert!(err.to_string().contains("version"), "{err}");
+        // The right format with a broken field: corrupt, not a format error.
+        let mut broken = serde_json::to_value(saved()).unwrap();
+        broken["activators"] = "none".into();
+        assert!(matches!(
+            decode(broken, corrupt),
+            Err(Error::StateFile { .. })
+        ));
     }
 
     #[test]

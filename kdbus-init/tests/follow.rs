@@ -54,6 +54,24 @@ fn run_in_namespace(name: &str, fd: std::os::fd::OwnedFd) -> (String, String) {
     run_mode(name, fd, "")
 }
 
+/// A kdbus-init binary that says it cannot take over this build's state:
+/// this build with the numbers of its hand-over marker patched to `fields`
+/// (same length).
+fn patched_binary(name: &str, fields: &[u8; 28]) -> PathBuf {
+    let mut bytes = std::fs::read(env!("CARGO_BIN_EXE_kdbus-init")).unwrap();
+    let magic = b"KDBUS-INIT-HANDOVER-MARKER";
+    let at = bytes
+        .windows(magic.len())
+        .position(|w| w == magic)
+        .expect("kdbus-init has a hand-over marker")
+        + magic.len();
+    assert_eq!(&bytes[at..at + 8], b";writes=");
+    bytes[at..at + fields.len()].copy_from_slice(fields);
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
 fn run_mode(name: &str, fd: std::os::fd::OwnedFd, mode: &str) -> (String, String) {
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kdbus-init-{name}"));
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/follow.sh");
@@ -67,6 +85,15 @@ fn run_mode(name: &str, fd: std::os::fd::OwnedFd, mode: &str) -> (String, String
         .arg(busybox())
         .arg(&work)
         .arg(mode);
+    let older: Option<&[u8; 28]> = match mode {
+        "older" => Some(b";writes=0001;reads=0001-0001"),
+        "older-garbled" => Some(b";writes=0001;reads=00x1-0001"),
+        _ => None,
+    };
+    if let Some(fields) = older {
+        let name = format!("binary-{mode}");
+        cmd.env("KDBUS_INIT_OLDER", patched_binary(&name, fields));
+    }
     use std::os::unix::process::CommandExt;
     // SAFETY: dup2 and fcntl are async-signal-safe; only the child's fd
     // table is changed.
@@ -225,4 +252,90 @@ fn a_new_root_without_kdbus_init_is_reported_and_the_old_binary_goes_on() {
         c.iter().any(|l| l.contains("shutdown oldroot refs 0")),
         "{report}"
     );
+}
+
+#[test]
+fn a_new_root_with_an_older_kdbus_init_gets_a_copy_of_the_running_one() {
+    if !rustix::process::geteuid().is_root() {
+        panic!("this test needs root (PID and mount namespaces): run it as root");
+    }
+    let (stdout, stderr) = run_mode("older", blob(), "older");
+    let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    let c = checks(&stdout);
+    let has = |s: &str| c.iter().any(|l| l.contains(s));
+    assert!(has("after \"root\": \"real-root\""), "{report}");
+    // Not the older binary: a copy of the running one, which stays.
+    assert!(!has("exe is the new root's binary"), "{report}");
+    assert!(has("exe is the copy"), "{report}");
+    assert!(c.contains(&"history 2"), "{report}");
+    assert!(c.contains(&"history later 2"), "{report}");
+    assert!(
+        stdout.contains(
+            "STATUS   problem      the new root's kdbus-init /usr/sbin/kdbus-init cannot take \
+             over the running one's state (it is older: it hands over state format 1, takes \
+             over 1-1, the running one hands over 2): running a copy of the previous root's at \
+             /run/kdbus/kdbus-init-copy; install kdbus-init"
+        ),
+        "{report}"
+    );
+    assert!(
+        stdout.contains("STATUS   problem      carried-over-marker"),
+        "{report}"
+    );
+    // `kdbus-init follow` of this root does not wait for what cannot come.
+    assert!(
+        has("follow says: kdbus-init: pid")
+            && has("runs /run/kdbus/kdbus-init-copy")
+            && has("(exit 0)"),
+        "{report}"
+    );
+    // On into the shutdown root, whose binary is current again.
+    assert!(
+        has("shutdown exe is the shutdown root's binary: yes"),
+        "{report}"
+    );
+    assert!(has("shutdown oldroot refs 0"), "{report}");
+}
+
+#[test]
+fn a_new_root_whose_kdbus_init_has_no_marker_gets_a_copy_too() {
+    if !rustix::process::geteuid().is_root() {
+        panic!("this test needs root (PID and mount namespaces): run it as root");
+    }
+    // The marker's numbers unreadable: as a binary without one.
+    let (stdout, stderr) = run_mode("garbled", blob(), "older-garbled");
+    let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    let c = checks(&stdout);
+    assert!(c.iter().any(|l| l.contains("exe is the copy")), "{report}");
+    assert!(
+        stdout.contains("its hand-over marker is malformed") && stdout.contains("taken as older"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_state_blob_of_an_unknown_format_is_reported_and_kdbus_init_goes_on() {
+    if !rustix::process::geteuid().is_root() {
+        panic!("this test needs root (PID and mount namespaces): run it as root");
+    }
+    // As a newer build would hand over: another format, other fields.
+    let state = serde_json::json!({
+        "version": 3,
+        "bus": {"handles": [3, 4]},
+        "activators": "elsewhere"
+    });
+    let (stdout, stderr) = run_in_namespace(
+        "unknown-format",
+        bootenv::state::seal("kdbus-init-state", &state).unwrap(),
+    );
+    let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains(
+            "STATUS   problem      the state handed over has format 3, this kdbus-init takes \
+             over formats 2-2 only"
+        ),
+        "{report}"
+    );
+    assert!(stdout.contains("so the bus survives"), "{report}");
+    assert_followed(&stdout, &report);
 }

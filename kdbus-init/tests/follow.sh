@@ -8,7 +8,9 @@
 # /oldroot; kdbus-init must move to the shutdown root's binary and keep
 # nothing of /oldroot.
 # With MODE=no-binary the new root lacks kdbus-init: it must say so and
-# go on with the binary it runs.
+# go on with the binary it runs. With MODE=older the new root's kdbus-init is
+# $KDBUS_INIT_OLDER (one whose hand-over marker says it cannot take the
+# state over): kdbus-init must say so and run a copy of its own binary.
 # usage: follow.sh KDBUS_INIT SWITCH_ROOT BUSYBOX WORKDIR [MODE]
 set -eu
 kdbus_init=$1 switch_root=$2 busybox=$3 work=$4 mode=${5:-}
@@ -44,6 +46,10 @@ if [ "$mode" = no-binary ]; then
 	ln -s /shutdown-root/usr/sbin/kdbus-init "$ird/sysroot/usr/sbin/kdbus-init-reader"
 fi
 
+if [ "${mode%-garbled}" = older ]; then
+	cp "$KDBUS_INIT_OLDER" "$ird/sysroot/usr/sbin/kdbus-init"
+fi
+
 cat >"$ird/stage1" <<'STAGE1'
 #!/bin/sh
 mount -t proc proc /proc
@@ -69,6 +75,14 @@ until grep -q '"root": "real-root"' /run/kdbus/kdbus-init.json 2>/dev/null || [ 
 done
 echo "CHECK after $(grep -o '"root": "[a-z-]*"' /run/kdbus/kdbus-init.json | head -1)"
 [ /proc/$pid/exe -ef /usr/sbin/kdbus-init ] && echo "CHECK exe is the new root's binary"
+[ /proc/$pid/exe -ef /run/kdbus/kdbus-init-copy ] && echo "CHECK exe is the copy"
+if [ -e /run/kdbus/kdbus-init-copy ]; then
+	# It stays on the copy, rather than following this root again and again.
+	sleep 1.2
+	echo "CHECK history later $(grep -c '"since_us"' /run/kdbus/kdbus-init.json)"
+	said=$(/usr/sbin/kdbus-init follow --timeout 2 2>&1) && rc=0 || rc=$?
+	echo "CHECK follow says: $said (exit $rc)"
+fi
 echo "CHECK pid $pid same as before: $(grep -o '"pid": [0-9]*' /run/kdbus/kdbus-init.json | head -1)"
 echo "CHECK argv0 $(tr '\0' ' ' </proc/$pid/cmdline | cut -d' ' -f1)"
 echo "CHECK root_link $(readlink /proc/$pid/root)"

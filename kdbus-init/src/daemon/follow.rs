@@ -1,6 +1,8 @@
 //! Following root changes: noticing that PID 1 (or our own binary) moved to
 //! another root, entering it, and re-executing that root's kdbus-init with
-//! the state and the handles.
+//! the state and the handles — or a copy of the running binary, when that
+//! root has no kdbus-init or one that cannot take the state over (its
+//! hand-over marker says so, see `crate::handover`).
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -15,8 +17,8 @@ use bootenv::status::{Activation, Phase, RootKind};
 use tracing::{info, warn};
 
 use super::{pid, Daemon, DOMAIN};
-use crate::fds;
 use crate::state::monotonic_us;
+use crate::{fds, handover};
 
 /// Where kdbus-init may be installed in a root.
 pub const BINARY_PATHS: [&str; 3] = [
@@ -28,6 +30,28 @@ pub const BINARY_PATHS: [&str; 3] = [
 /// Where the running binary is copied for a root that has none (on /run,
 /// which every root shares).
 pub const BINARY_COPY: &str = "/run/kdbus/kdbus-init-copy";
+
+/// Tells whether a file changed since it was looked at: device, inode,
+/// size and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FileId {
+    dev: u64,
+    ino: u64,
+    size: i64,
+    mtime: (i64, i64),
+}
+
+impl FileId {
+    fn of(path: &Path) -> Option<FileId> {
+        let st = rustix::fs::stat(path).ok()?;
+        Some(FileId {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size,
+            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
+        })
+    }
+}
 
 /// Copies `from` to `to` as an executable, atomically: an existing copy
 /// (perhaps running) is replaced, never half-written.
@@ -153,7 +177,7 @@ impl Daemon {
     /// Has the root moved away from us? Returns the directory to follow
     /// into (PID 1's root), or None when we are where PID 1 is and our
     /// binary is this root's.
-    pub(super) fn root_change(&self) -> Option<OwnedFd> {
+    pub(super) fn root_change(&mut self) -> Option<OwnedFd> {
         // Our root first, PID 1's second: a pivot_root between the two
         // (which moves both) can then only make us see PID 1 ahead of us,
         // never behind.
@@ -172,21 +196,40 @@ impl Daemon {
         // pivots everyone into the shutdown root; our binary then lives
         // under /oldroot.)
         let exe = File::open("/proc/self/exe").ok()?;
-        let Some(here) = self.binary_here() else {
-            // No binary here to compare with: whether this is still the
-            // root we entered tells (systemd-shutdown's pivot into a
-            // shutdown root without kdbus-init).
-            return (root_kind(Some(self.root)) != self.root)
-                .then(|| mounts::open_path(Path::new("/")).ok())
-                .flatten();
+        let here = match self.binary_here() {
+            Some(path) => Some((File::open(&path).ok()?, path)),
+            None => None,
         };
-        let here = File::open(here).ok()?;
-        if mounts::same_file(&exe, &here).unwrap_or(true) {
-            None
-        } else {
+        match here {
+            Some((file, _)) if mounts::same_file(&exe, &file).unwrap_or(true) => None,
             // "/" as it is now, after whatever moved us.
-            mounts::open_path(Path::new("/")).ok()
+            Some((_, path)) if self.refusal(&path).is_none() => {
+                mounts::open_path(Path::new("/")).ok()
+            }
+            // No binary here that could take over (none, or one that cannot
+            // read our state): whether this is still the root we entered
+            // tells (systemd-shutdown's pivot into a shutdown root without
+            // a usable kdbus-init).
+            _ => (root_kind(Some(self.root)) != self.root)
+                .then(|| mounts::open_path(Path::new("/")).ok())
+                .flatten(),
         }
+    }
+
+    /// Why the binary at `path` cannot take our state over (None: it can),
+    /// from its hand-over marker; read once per file, not at every check.
+    fn refusal(&mut self, path: &Path) -> Option<String> {
+        let id = FileId::of(path);
+        if let (Some(id), Some((seen, verdict))) = (id, &self.watch.checked) {
+            if id == *seen {
+                return verdict.clone();
+            }
+        }
+        let verdict = handover::refusal(path);
+        if let Some(id) = id {
+            self.watch.checked = Some((id, verdict.clone()));
+        }
+        verdict
     }
 
     fn same_root(&self, fd: &OwnedFd) -> bool {
@@ -242,31 +285,53 @@ impl Daemon {
         }
         // /dev may be a different mount now: reopen our kmsg handle.
         self.log.reopen_kmsg();
-        let binary = match self.binary_here() {
-            Some(b) => b,
+        let here = self.binary_here();
+        let refused = here
+            .clone()
+            .and_then(|b| self.refusal(&b).map(|why| (b, why)));
+        let binary = match (here, refused) {
+            (Some(b), None) => b,
             // A copy in /run holds nothing of the previous root, which can
             // then be unmounted; only if that fails does the old one stay.
-            None => match copy_binary(Path::new("/proc/self/exe"), Path::new(BINARY_COPY)) {
-                Ok(copy) => {
-                    self.problem(format!(
-                        "the new root has no kdbus-init binary ({}): running a copy of the \
-                         previous root's at {BINARY_COPY}; install kdbus-init in this root",
+            (_, refused) => {
+                let unusable = match &refused {
+                    None => format!(
+                        "the new root has no kdbus-init binary ({})",
                         BINARY_PATHS.join(", ")
-                    ));
-                    copy
+                    ),
+                    Some((b, why)) => format!(
+                        "the new root's kdbus-init {} cannot take over the running one's \
+                         state ({why})",
+                        b.display()
+                    ),
+                };
+                let fix = match &refused {
+                    None => "install kdbus-init in this root".to_owned(),
+                    Some(_) => format!(
+                        "install kdbus-init {} or later in this root",
+                        env!("CARGO_PKG_VERSION")
+                    ),
+                };
+                match copy_binary(Path::new("/proc/self/exe"), Path::new(BINARY_COPY)) {
+                    Ok(copy) => {
+                        self.problem(format!(
+                            "{unusable}: running a copy of the previous root's at \
+                             {BINARY_COPY}; {fix}"
+                        ));
+                        copy
+                    }
+                    Err(e) => {
+                        self.problem(format!(
+                            "{unusable} and copying the running one to {BINARY_COPY} failed \
+                             ({e}): going on with the old one, which keeps the previous \
+                             root's files referenced; {fix}"
+                        ));
+                        self.root = root_kind(Some(self.root));
+                        self.enter_root();
+                        return;
+                    }
                 }
-                Err(e) => {
-                    self.problem(format!(
-                        "the new root has no kdbus-init binary ({}) and copying the running \
-                         one to {BINARY_COPY} failed ({e}): going on with the old one, which \
-                         keeps the previous root's files referenced",
-                        BINARY_PATHS.join(", ")
-                    ));
-                    self.root = root_kind(Some(self.root));
-                    self.enter_root();
-                    return;
-                }
-            },
+            }
         };
         info!(binary = %binary.display(), "root changed: re-executing from the new root");
         let saved = {

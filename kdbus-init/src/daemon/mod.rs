@@ -30,7 +30,7 @@ use tracing::{info, warn};
 use crate::signals::{self, Signals};
 use crate::store::{self, Keeper};
 
-pub use follow::root_kind;
+pub use follow::{root_kind, BINARY_COPY};
 
 pub const DOMAIN: &str = kdbus::KDBUSFS_MOUNT;
 pub const BUS_NAME: &str = kdbus::SYSTEM_BUS_NAME;
@@ -87,6 +87,9 @@ struct RootWatch {
     mountinfo: File,
     /// Check for a root change every 50 ms until then (after a mount event).
     follow_until: Option<Instant>,
+    /// The last binary whose hand-over marker was read, and why it cannot
+    /// take our state over (None: it can).
+    checked: Option<(follow::FileId, Option<String>)>,
 }
 
 impl RootWatch {
@@ -95,6 +98,7 @@ impl RootWatch {
             proc_dir: bootenv::mounts::open_path(std::path::Path::new("/proc"))?,
             mountinfo: File::open("/proc/self/mountinfo")?,
             follow_until: None,
+            checked: None,
         })
     }
 }
