@@ -312,20 +312,26 @@ impl Daemon {
                         env!("CARGO_PKG_VERSION")
                     ),
                 };
+                // On the console too: the log may be between sinks while
+                // the root changes, and this needs someone to act.
                 match copy_binary(Path::new("/proc/self/exe"), Path::new(BINARY_COPY)) {
                     Ok(copy) => {
-                        self.problem(format!(
+                        let msg = format!(
                             "{unusable}: running a copy of the previous root's at \
                              {BINARY_COPY}; {fix}"
-                        ));
+                        );
+                        crate::console(&msg);
+                        self.problem(msg);
                         copy
                     }
                     Err(e) => {
-                        self.problem(format!(
+                        let msg = format!(
                             "{unusable} and copying the running one to {BINARY_COPY} failed \
                              ({e}): going on with the old one, which keeps the previous \
                              root's files referenced; {fix}"
-                        ));
+                        );
+                        crate::console(&msg);
+                        self.problem(msg);
                         self.root = root_kind(Some(self.root));
                         self.enter_root();
                         return;
