@@ -195,8 +195,13 @@ impl Peer {
             }
             "GetConnectionSELinuxSecurityContext" => {
                 let creds = self.credentials(call)?;
+                // The kernel's label is whichever LSM's; only SELinux's is
+                // an SELinux context (GetConnectionCredentials has the rest).
                 match creds.seclabel {
-                    Some(label) => ok(h, &(label.into_bytes(),)),
+                    Some(label) if selinux_enabled() => ok(h, &(label.into_bytes(),)),
+                    Some(_) => Err(BusError::selinux_security_context_unknown(
+                        "SELinux is not enabled on this system",
+                    )),
                     None => Err(BusError::selinux_security_context_unknown(
                         "no security label is known for this connection",
                     )),
@@ -740,4 +745,9 @@ fn check_ownable(name: &str) -> Result<(), BusError> {
 /// the bridge's ping (any answer, even an error, means it runs).
 pub(crate) fn start_reply(call: &Header, _answer: &Message) -> Result<Message, PeerError> {
     Ok(Message::method_return(call, &(START_SUCCESS,))?)
+}
+
+/// Is SELinux the kernel's security module here? (selinuxfs is mounted.)
+fn selinux_enabled() -> bool {
+    std::path::Path::new("/sys/fs/selinux/enforce").exists()
 }

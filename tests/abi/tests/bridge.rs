@@ -286,6 +286,93 @@ fn the_driver_answers_dbus_send_busctl_and_gdbus() {
     assert_eq!(reply.trim(), "(true,)");
 }
 
+/// The driver's other interfaces, and what the system bus refuses: as
+/// dbus-daemon on the system bus, UpdateActivationEnvironment is denied
+/// (services get their environment from their units; here from kdbus-init).
+#[test]
+fn the_driver_answers_peer_and_properties_and_refuses_what_a_system_bus_does() {
+    let b = Bridge::start();
+    let driver = ["--dest=org.freedesktop.DBus", "/org/freedesktop/DBus"];
+    let call = |method: &str, args: &[&str]| {
+        let mut all = driver.to_vec();
+        all.push(method);
+        all.extend_from_slice(args);
+        b.dbus_send(&all)
+    };
+    let fails = |method: &str, args: &[&str]| {
+        let mut all = driver.to_vec();
+        all.push(method);
+        all.extend_from_slice(args);
+        b.dbus_send_fails(&all)
+    };
+
+    call("org.freedesktop.DBus.Peer.Ping", &[]);
+    let machine_id = std::fs::read_to_string("/etc/machine-id").unwrap();
+    let id = call("org.freedesktop.DBus.Peer.GetMachineId", &[]);
+    assert!(id.contains(machine_id.trim()), "GetMachineId: {id}");
+
+    let prop = |name: &str| {
+        call(
+            "org.freedesktop.DBus.Properties.Get",
+            &["string:org.freedesktop.DBus", &format!("string:{name}")],
+        )
+    };
+    assert!(prop("Interfaces").contains("org.freedesktop.DBus.Monitoring"));
+    assert!(prop("Features").contains("array ["));
+    let all = call(
+        "org.freedesktop.DBus.Properties.GetAll",
+        &["string:org.freedesktop.DBus"],
+    );
+    assert!(
+        all.contains("\"Features\"") && all.contains("\"Interfaces\""),
+        "{all}"
+    );
+    let err = fails(
+        "org.freedesktop.DBus.Properties.Get",
+        &["string:org.freedesktop.DBus", "string:Bogus"],
+    );
+    assert!(err.contains("UnknownProperty"), "{err}");
+    let err = fails(
+        "org.freedesktop.DBus.Properties.Set",
+        &[
+            "string:org.freedesktop.DBus",
+            "string:Features",
+            "variant:string:x",
+        ],
+    );
+    assert!(err.contains("PropertyReadOnly"), "{err}");
+
+    // No SELinux in the VM: no context for the driver nor for a client
+    // (whatever AppArmor's label), and no audit data.
+    let err = fails(
+        "org.freedesktop.DBus.GetConnectionSELinuxSecurityContext",
+        &["string:org.freedesktop.DBus"],
+    );
+    assert!(err.contains("SELinuxSecurityContextUnknown"), "{err}");
+    let _service = b.service("org.example.Labelled");
+    let err = fails(
+        "org.freedesktop.DBus.GetConnectionSELinuxSecurityContext",
+        &["string:org.example.Labelled"],
+    );
+    assert!(err.contains("SELinuxSecurityContextUnknown"), "{err}");
+    let err = fails(
+        "org.freedesktop.DBus.GetConnectionSELinuxSecurityContext",
+        &["string:org.example.Nobody"],
+    );
+    assert!(err.contains("NameHasNoOwner"), "{err}");
+    let err = fails(
+        "org.freedesktop.DBus.GetAdtAuditSessionData",
+        &["string:org.freedesktop.DBus"],
+    );
+    assert!(err.contains("AdtAuditDataUnknown"), "{err}");
+
+    let err = fails(
+        "org.freedesktop.DBus.UpdateActivationEnvironment",
+        &["dict:string:string:FOO,bar"],
+    );
+    assert!(err.contains("AccessDenied"), "{err}");
+}
+
 #[test]
 fn clients_are_on_the_bus_with_their_own_credentials() {
     let b = Bridge::start();
