@@ -49,12 +49,29 @@ kmod:
 rust:
 	$(CARGO) build --release --workspace
 
-# What goes into initramfs images, built for size (Cargo profile initramfs).
-# kdbusctl without its image inspector (the decompressors are of no use
-# inside an image).
+# What goes into initramfs images, built for size: Cargo profile initramfs,
+# with the standard library rebuilt the same way (-Z build-std, std's
+# optimize_for_size) and without unwind tables (panic=abort never unwinds;
+# panic messages are still printed). That halves kdbus-init with zstd and
+# leaves libgcc_s out of the image: the kdbus parts of an image must stay
+# under 300 KB (tests/vm/src/boot/footprint.rs). The -Z options are
+# unstable: RUSTC_BOOTSTRAP=1 lets the stable toolchain take them, as the
+# Linux kernel does to build its own Rust. --target keeps these builds
+# apart from host ones: they land in $(INITRAMFS_DIR).
+# kdbusctl goes without its image inspector (the decompressors are of no
+# use inside an image).
+INITRAMFS_TARGET := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+INITRAMFS_DIR := target/$(INITRAMFS_TARGET)/initramfs
+RUST_SRC := $(shell rustc --print sysroot 2>/dev/null)/lib/rustlib/src/rust/library
+initramfs_build = RUSTC_BOOTSTRAP=1 $(CARGO) build --profile initramfs --target $(INITRAMFS_TARGET) \
+	-Z build-std=std,panic_abort -Z build-std-features=optimize_for_size \
+	--config 'target.$(INITRAMFS_TARGET).rustflags=["-Cforce-unwind-tables=no"]'
 initramfs-bins:
-	$(CARGO) build --profile initramfs -p kdbus-init -p switch-root
-	$(CARGO) build --profile initramfs -p kdbusctl --no-default-features
+	@test -d $(RUST_SRC) || { echo "initramfs-bins: the standard library's sources" \
+		"(rust-src) are missing, and the initramfs binaries are built from them:" \
+		"run \`make deps\` (or \`rustup component add rust-src\`)" >&2; exit 1; }
+	$(initramfs_build) -p kdbus-init -p switch-root
+	$(initramfs_build) -p kdbusctl --no-default-features
 
 # ---------------------------------------------------------------- set-up
 
@@ -68,6 +85,12 @@ deps: $(VNG) $(CHECKPATCH)
 			apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@rustup component add clippy rustfmt >/dev/null 2>&1 || true
+	@# rust-src: initramfs-bins rebuilds the standard library for size.
+	@test -d $(RUST_SRC) || rustup component add rust-src || { \
+		echo "deps: cannot install the Rust standard library's sources (rust-src)," \
+			"which make initramfs-bins needs: with rustup, run" \
+			"\`rustup component add rust-src\`; with Debian's Rust, apt-get install rust-src" >&2; \
+		exit 1; }
 
 # virtme-ng boots the host's userspace in a VM: the fast loop for module tests.
 $(VNG):
@@ -94,9 +117,9 @@ install: all initramfs-bins
 	@# Staged installs (packages) leave the module index to the target system.
 	@if [ -n "$(DESTDIR)" ]; then echo "install: staged in $(DESTDIR): run 'depmod -a $(KVER)' on the target"; \
 	else depmod -a $(KVER); fi
-	install -D -m 0755 target/initramfs/kdbus-init $(DESTDIR)$(PREFIX)/sbin/kdbus-init
-	install -D -m 0755 target/initramfs/switch-root $(DESTDIR)$(PREFIX)/lib/kdbus/switch-root
-	install -D -m 0755 target/initramfs/kdbusctl $(DESTDIR)$(PREFIX)/bin/kdbusctl
+	install -D -m 0755 $(INITRAMFS_DIR)/kdbus-init $(DESTDIR)$(PREFIX)/sbin/kdbus-init
+	install -D -m 0755 $(INITRAMFS_DIR)/switch-root $(DESTDIR)$(PREFIX)/lib/kdbus/switch-root
+	install -D -m 0755 $(INITRAMFS_DIR)/kdbusctl $(DESTDIR)$(PREFIX)/bin/kdbusctl
 	install -D -m 0644 dracut/50kdbus/kdbus-init.service $(DESTDIR)$(PREFIX)/lib/systemd/system/kdbus-init.service
 	@# The kernel bus as the system bus with kdbus=1 (the generator makes
 	@# kdbus-bridge dbus.service then; the distro's bus otherwise).
@@ -178,7 +201,7 @@ dkms-check: install-check initramfs-bins
 	KDBUS_INITRAMFS_TOOLS=$(DKMS_ROOT)/usr/share/initramfs-tools \
 		dkms install --no-depmod --installtree $(DKMS_ROOT)/lib/modules $(dkms_args)
 	@# kdbus-init, as the binaries' install (make install) would add it.
-	install -D -m 0755 target/initramfs/kdbus-init $(DKMS_ROOT)/usr/sbin/kdbus-init
+	install -D -m 0755 $(INITRAMFS_DIR)/kdbus-init $(DKMS_ROOT)/usr/sbin/kdbus-init
 	tests/packaging/initramfs-tools-image.sh $(DKMS_ROOT) $(KVER) build/dkms/initrd.img \
 		target/release/kdbusctl
 
