@@ -36,6 +36,31 @@ impl Flavour {
     }
 }
 
+/// Builds the binaries that go into images as `make install` builds them
+/// (`make initramfs-bins`: the Makefile holds the size flags, the standard
+/// library rebuilt for size among them) and returns where they are.
+pub fn build_bins(checkout: &Path, cargo: &str) -> Result<PathBuf> {
+    let st = Command::new("make")
+        .current_dir(checkout)
+        .args(["-s", "--no-print-directory", "initramfs-bins"])
+        .arg(format!("CARGO={cargo}"))
+        .status()
+        .context("run make initramfs-bins (run `make deps`)")?;
+    if !st.success() {
+        bail!("make initramfs-bins failed (see its output above)");
+    }
+    // Built with --target (the host's): cargo puts them below that name.
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .context("run rustc -vV")?;
+    let host = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+        .context("rustc -vV names no host target")?;
+    Ok(checkout.join("target").join(host).join("initramfs"))
+}
+
 pub struct Inputs<'a> {
     pub checkout: &'a Path,
     pub kver: &'a str,

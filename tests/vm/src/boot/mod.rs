@@ -47,26 +47,12 @@ impl Env {
     pub fn prepare(checkout: &Path, kernel: Kernel, timeout: Duration, echo: bool) -> Result<Env> {
         let kdbus_ko = checkout.join("kmod/kdbus.ko");
         kernel.check_module(&kdbus_ko)?;
+        // The binaries as `make install` builds them, the test probe as a
+        // plain release build.
+        let bindir = initramfs::build_bins(checkout, &cargo())?;
         // `--bin` and features apply to every package of one invocation:
         // one run each.
-        // The binaries as `make install` builds them (profile initramfs),
-        // the test probe as a plain release build.
         for args in [
-            &[
-                "--profile",
-                "initramfs",
-                "-p",
-                "kdbus-init",
-                "-p",
-                "switch-root",
-            ][..],
-            &[
-                "--profile",
-                "initramfs",
-                "-p",
-                "kdbusctl",
-                "--no-default-features",
-            ][..],
             &[
                 "--release",
                 "-p",
@@ -85,7 +71,6 @@ impl Env {
                 bail!("building the release binaries failed");
             }
         }
-        let bindir = checkout.join("target/initramfs");
         let cache = checkout.join("build/boot");
         let base = image::base(&cache)?;
         let results = checkout.join("target/vmtest/boot");
@@ -242,7 +227,7 @@ impl Env {
 }
 
 /// Checks of images that need no boot.
-const STATIC_CHECKS: [&str; 2] = ["image-content", "image-check"];
+const STATIC_CHECKS: [&str; 3] = ["image-content", "image-check", "footprint"];
 
 /// Prints checks that need no boot; true if all passed.
 fn report_static(results: &[(String, bool, String)], passed: &mut u32, failed: &mut u32) -> bool {
@@ -310,6 +295,13 @@ pub fn run(env: &Env, names: &[String]) -> Result<bool> {
         let results = inspect::run(env, &mut images)?;
         if !report_static(&results, &mut passed, &mut failed) {
             failed_scenarios.push("image-check");
+        }
+    }
+    if names.is_empty() || names.iter().any(|n| n == "footprint") {
+        eprintln!("== footprint: what the kdbus parts add to an initramfs");
+        let results = footprint::check(env, &mut images)?;
+        if !report_static(&results, &mut passed, &mut failed) {
+            failed_scenarios.push("footprint");
         }
     }
     for s in chosen {
