@@ -185,10 +185,12 @@ fn resume(args: RunArgs, fd: i32) -> ExitCode {
     .then(|| unsafe { OwnedFd::from_raw_fd(fd) });
     let saved: Result<Saved, Error> = match blob {
         None => Err(Error::StateFdMissing(fd)),
-        Some(blob) => bootenv::state::open::<serde_json::Value>(blob)
+        // The JSON text as it is (checked to be JSON), taken apart by
+        // `state::decode`.
+        Some(blob) => bootenv::state::open::<Box<serde_json::value::RawValue>>(blob)
             .map_err(Error::from)
-            .and_then(|v| {
-                state::decode(v, |e| {
+            .and_then(|json| {
+                state::decode(json.get().as_bytes(), |e| {
                     Error::StateBlob(bootenv::state::StateError::Corrupt(e))
                 })
             }),
