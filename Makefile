@@ -51,13 +51,18 @@ rust:
 
 # What goes into initramfs images, built for size: Cargo profile initramfs,
 # with the standard library rebuilt the same way (-Z build-std, std's
-# optimize_for_size) and without unwind tables (panic=abort never unwinds;
-# panic messages are still printed). That halves kdbus-init with zstd and
-# leaves libgcc_s out of the image: the kdbus parts of an image must stay
-# under 300 KB (tests/vm/src/boot/footprint.rs). The -Z options are
-# unstable: RUSTC_BOOTSTRAP=1 lets the stable toolchain take them, as the
-# Linux kernel does to build its own Rust. --target keeps these builds
-# apart from host ones: they land in $(INITRAMFS_DIR).
+# optimize_for_size) and without unwind tables (panic=abort never unwinds).
+# That halves kdbus-init with zstd and leaves libgcc_s out of the image:
+# the kdbus parts of an image must stay under 300 KB
+# (tests/vm/src/boot/footprint.rs). Two more trades for the last 15 KB
+# with zstd: panics print their message but no file and line
+# (-Z location-detail=none), and the binaries are not position independent
+# (their own code at a fixed address; libraries, heap and stack are still
+# randomised). Panics that abort without a word would save more, but a
+# panic at boot must say what went wrong. The -Z options are unstable:
+# RUSTC_BOOTSTRAP=1 lets the stable toolchain take them, as the Linux
+# kernel does to build its own Rust. --target keeps these builds apart
+# from host ones: they land in $(INITRAMFS_DIR).
 # kdbusctl goes without its image inspector (the decompressors are of no
 # use inside an image).
 INITRAMFS_TARGET := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
@@ -65,7 +70,8 @@ INITRAMFS_DIR := target/$(INITRAMFS_TARGET)/initramfs
 RUST_SRC := $(shell rustc --print sysroot 2>/dev/null)/lib/rustlib/src/rust/library
 initramfs_build = RUSTC_BOOTSTRAP=1 $(CARGO) build --profile initramfs --target $(INITRAMFS_TARGET) \
 	-Z build-std=std,panic_abort -Z build-std-features=optimize_for_size \
-	--config 'target.$(INITRAMFS_TARGET).rustflags=["-Cforce-unwind-tables=no"]'
+	--config 'target.$(INITRAMFS_TARGET).rustflags=["-Cforce-unwind-tables=no", \
+		"-Zlocation-detail=none", "-Crelocation-model=static"]'
 initramfs-bins:
 	@test -d $(RUST_SRC) || { echo "initramfs-bins: the standard library's sources" \
 		"(rust-src) are missing, and the initramfs binaries are built from them:" \
