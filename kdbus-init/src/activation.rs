@@ -165,6 +165,15 @@ pub fn check(current: &Activation, seen: Observed) -> Check {
         }
         // What kept it from starting may be gone (systemd ready).
         Activation::Deferred { .. } if seen.queued => Check::Start,
+        // Started by other means (systemd takes its own name when it
+        // connects): the owner has the queued messages now.
+        Activation::Deferred { .. } => Check::Step(Step {
+            next: Activation::Idle,
+            record: Some(
+                "the name was taken without a start from here; queued messages handed over".into(),
+            ),
+            failure: None,
+        }),
         Activation::Failed {
             retry_us: Some(at), ..
         } if *at <= seen.now_us && seen.queued => Check::Start,
@@ -232,7 +241,12 @@ mod tests {
         assert_eq!(again.record, None);
         assert_eq!(again.next, first.next);
         assert_eq!(check(&first.next, seen(true, None, 0)), Check::Start);
-        assert_eq!(check(&first.next, seen(false, None, 0)), Check::Wait);
+        // Its messages are gone: an owner came by other means and has them.
+        let Check::Step(taken) = check(&first.next, seen(false, None, 0)) else {
+            panic!("no step")
+        };
+        assert_eq!(taken.next, Activation::Idle);
+        assert!(taken.record.unwrap().contains("name was taken"));
     }
 
     #[test]

@@ -44,7 +44,16 @@ pub fn start(svc: &Service) -> (Launch, Option<Child>) {
     }
 }
 
+/// systemd's own name: PID 1 takes it when it connects to the system bus,
+/// and its service file's `Exec=` is `/bin/false`. Calls to it wait on the
+/// activator until then (as dbus-daemon lets them wait).
+const SYSTEMD_NAME: &str = "org.freedesktop.systemd1";
+
 fn try_start(svc: &Service) -> Result<(Launch, Option<Child>), Error> {
+    if systemd_runs() && svc.name == SYSTEMD_NAME {
+        let reason = "systemd takes this name itself when it connects to the bus".to_owned();
+        return Ok((Launch::NotHere { reason }, None));
+    }
     if systemd_runs() {
         if let Some(unit) = svc.systemd_service.as_deref().filter(|u| unit_exists(u)) {
             if !systemd_ready() {
