@@ -150,13 +150,16 @@ fn main() -> Result<()> {
         .context("starting the thread that waits for SIGHUP")?;
     let socket = match listener::from_systemd()? {
         Some(socket) => {
-            info!(bus_id = %config.bus_id, "listening on the socket systemd passed");
+            info!(
+                "listening on the socket systemd passed; bus id {}",
+                config.bus_id
+            );
             socket
         }
         None => {
             let path = listener::socket_path(&cli.address)?;
             let socket = listener::bind(&path)?;
-            info!(bus_id = %config.bus_id, "listening on {}", path.display());
+            info!("listening on {}; bus id {}", path.display(), config.bus_id);
             socket
         }
     };
