@@ -9,10 +9,12 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-/// Packages of the root: systemd as init, udev, kmod, and dracut for
+/// Packages of the root: systemd as init, udev, kmod, dracut for
 /// dracut-shutdown.service (it unpacks the initramfs into /run/initramfs at
-/// shutdown, which is where the bus goes last).
-const PACKAGES: &str = "systemd,systemd-sysv,udev,kmod,dracut,util-linux";
+/// shutdown, which is where the bus goes last), and dbus-broker, Debian's
+/// default system bus: the bus of kdbus=0, which kdbus-bridge replaces with
+/// kdbus=1 (hostnamectl, timedatectl and loginctl come with systemd).
+const PACKAGES: &str = "systemd,systemd-sysv,udev,kmod,dracut,util-linux,dbus-broker";
 
 /// Runs in the new root (mmdebstrap --customize-hook, "$1" = the root).
 const CUSTOMIZE: &str = r#"

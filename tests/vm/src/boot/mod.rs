@@ -14,6 +14,7 @@ pub mod markers;
 pub mod qemu;
 pub mod restart_scenarios;
 pub mod scenarios;
+pub mod system_bus_scenarios;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,6 +34,7 @@ pub struct Env {
     cache: PathBuf,
     bindir: PathBuf,
     probe: PathBuf,
+    bridge: PathBuf,
     kdbus_ko: PathBuf,
     base: PathBuf,
     results: PathBuf,
@@ -60,6 +62,8 @@ impl Env {
                 "--bin",
                 "kdbus-boot-probe",
             ][..],
+            // As `make install` installs it (the system bus of kdbus=1).
+            &["--release", "-p", "kdbus-bridge"][..],
         ] {
             let st = Command::new(cargo())
                 .current_dir(checkout)
@@ -81,6 +85,7 @@ impl Env {
             timeout,
             echo,
             probe: checkout.join("target/release/kdbus-boot-probe"),
+            bridge: checkout.join("target/release/kdbus-bridge"),
             cache,
             bindir,
             kdbus_ko,
@@ -183,16 +188,49 @@ impl Env {
                 "/usr/share/dbus-1/system-services/org.kdbus.test.LateUser.service",
                 0o644,
             ),
+            // The system bus of kdbus=1, as `make install` puts it in place.
+            add(self.bridge.clone(), "/usr/bin/kdbus-bridge", 0o755),
+            add(
+                self.checkout.join("systemd/kdbus-bridge.service"),
+                "/usr/lib/systemd/system/kdbus-bridge.service",
+                0o644,
+            ),
+            add(
+                self.checkout.join("systemd/kdbus-bridge.socket"),
+                "/usr/lib/systemd/system/kdbus-bridge.socket",
+                0o644,
+            ),
+            add(
+                self.checkout.join("systemd/kdbus-system-bus-generator"),
+                "/usr/lib/systemd/system-generators/kdbus-system-bus-generator",
+                0o755,
+            ),
+            add(
+                g.join("root/kdbus-test-sysbus.sh"),
+                "/usr/lib/kdbus-test/kdbus-test-sysbus.sh",
+                0o755,
+            ),
+            add(
+                g.join("root/kdbus-test-sysbus.service"),
+                "/etc/systemd/system/kdbus-test-sysbus.service",
+                0o644,
+            ),
             add(
                 initrd.to_path_buf(),
                 &format!("/boot/initrd.img-{}", self.kernel.release),
                 0o644,
             ),
         ];
-        let links = [(
-            "/etc/systemd/system/multi-user.target.wants/kdbus-test-root.service",
-            "/etc/systemd/system/kdbus-test-root.service",
-        )];
+        let links = [
+            (
+                "/etc/systemd/system/multi-user.target.wants/kdbus-test-root.service",
+                "/etc/systemd/system/kdbus-test-root.service",
+            ),
+            (
+                "/etc/systemd/system/multi-user.target.wants/kdbus-test-sysbus.service",
+                "/etc/systemd/system/kdbus-test-sysbus.service",
+            ),
+        ];
         let disk = image::disk(&self.base, &dir, &adds, &links)?;
         let mut responses = Vec::new();
         if shell {

@@ -91,6 +91,7 @@ pub fn all() -> Vec<Scenario> {
     ];
     all.extend(super::initramfs_tools_scenarios::all());
     all.extend(super::restart_scenarios::all());
+    all.extend(super::system_bus_scenarios::all());
     all
 }
 

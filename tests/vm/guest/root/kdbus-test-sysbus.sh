@@ -1,0 +1,47 @@
+#!/bin/sh
+# With kdbus.test.sysbus: reports the real root's system bus as its clients
+# see it, as `@@T sysbus KEY VALUE` lines: which unit is dbus.service, the
+# names busctl lists, hostnamectl, timedatectl and loginctl (their services
+# bus-activated), the bus id busctl reports, and whether any kdbus-bridge
+# runs. Every client call is bounded, so that a bus that does not answer
+# fails the checks instead of hanging the boot.
+say() { echo "@@T sysbus $1 $2"; }
+bounded() { timeout 30 "$@"; }
+
+bus_unit=$(systemctl show -P Id dbus.service)
+say dbus_service "$bus_unit"
+say dbus_socket "$(systemctl show -P Id dbus.socket)"
+say dbus_state "$(systemctl show -P ActiveState dbus.service)"
+say bridge_procs "$(pidof kdbus-bridge | wc -w)"
+say broker_procs "$(pidof dbus-broker | wc -w)"
+
+names=$(bounded busctl --system list --no-legend --no-pager 2>&1)
+say busctl_list_rc $?
+for name in org.freedesktop.systemd1 org.freedesktop.login1 org.freedesktop.hostname1; do
+    if echo "$names" | awk '{print $1}' | grep -qx "$name"; then
+        say listed "$name"
+    fi
+done
+# ListNames shows an activatable name only once its service owns it.
+for name in org.freedesktop.systemd1 org.freedesktop.login1; do
+    say owner "$name $(bounded busctl --system call org.freedesktop.DBus /org/freedesktop/DBus \
+        org.freedesktop.DBus GetNameOwner s "$name" 2>&1)"
+done
+
+out=$(bounded hostnamectl hostname 2>&1)
+say hostnamectl "rc=$? $out"
+out=$(bounded timedatectl show -p Timezone 2>&1)
+say timedatectl "rc=$? $out"
+out=$(bounded loginctl list-sessions --no-legend --no-pager 2>&1)
+say loginctl "rc=$? $out"
+for unit in systemd-hostnamed systemd-timedated systemd-logind; do
+    say unit_state "$unit $(systemctl show -P ActiveState $unit.service)"
+done
+
+say bus_id "$(bounded busctl --system status 2>/dev/null | sed -n 's/^BusID=//p')"
+# What the bus said about itself (the journal knows the unit by its own
+# name, not by the alias).
+journalctl -b -u "$bus_unit" -o cat --no-pager 2>/dev/null | head -n 20 | while read -r line; do
+    say log "$line"
+done
+say end sysbus

@@ -1,0 +1,273 @@
+//! Boot scenarios of the system bus in the real root (`kdbus.test.sysbus`
+//! runs `kdbus-test-sysbus.sh` there, which reports as phase `sysbus`):
+//! with kdbus=1 kdbus-bridge is dbus.service on the kernel bus, systemd and
+//! its bus-activated services are reachable through it; with kdbus=0 the
+//! distro's dbus-broker is the system bus and nothing of kdbus runs.
+
+use super::initramfs::Flavour;
+use super::scenarios::{bus_id, kdbus_off, kdbus_on, Checks, Scenario};
+
+const P: &str = "sysbus";
+
+pub fn all() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "system-bus",
+            about: "kdbus=1: kdbus-bridge is dbus.service on the kernel bus in the real root; systemd, logind, hostnamed (bus-activated by kdbus-init) and timedated answer through it; everything of kdbus-on holds",
+            flavour: Flavour::Systemd,
+            cmdline: "kdbus=1 kdbus.test.sysbus",
+            shell: false,
+            evaluate: bridge_is_the_system_bus,
+        },
+        Scenario {
+            name: "system-bus-0",
+            about: "kdbus=0: dbus-broker is the system bus, as without kdbus; no kdbus-bridge, nothing of kdbus loaded",
+            flavour: Flavour::Systemd,
+            cmdline: "kdbus=0 kdbus.test.sysbus",
+            shell: false,
+            evaluate: broker_is_the_system_bus,
+        },
+    ]
+}
+
+fn bridge_is_the_system_bus(c: &mut Checks) {
+    kdbus_on(c);
+    reported(c);
+    let ok = c.is(P, "dbus_service", "kdbus-bridge.service")
+        && c.is(P, "dbus_socket", "kdbus-bridge.socket")
+        && c.is(P, "dbus_state", "active")
+        && c.is(P, "bridge_procs", "1")
+        && c.is(P, "broker_procs", "0");
+    c.bus(
+        "real root: dbus.service and dbus.socket are kdbus-bridge's (the generator's aliases), \
+         active; no dbus-broker runs",
+        ok,
+        c.describe(
+            P,
+            &[
+                "dbus_service",
+                "dbus_socket",
+                "dbus_state",
+                "bridge_procs",
+                "broker_procs",
+            ],
+        ),
+    );
+    let logs = c.m.all(P, "log").join(" | ");
+    c.bus(
+        "real root: the bridge took its socket from systemd and said so",
+        logs.contains("listening on the socket systemd passed"),
+        format!("dbus.service's journal: {logs}"),
+    );
+    clients_answer(c);
+    let activated = |name: &str| {
+        c.m.all("root", "activation")
+            .iter()
+            .any(|a| a.starts_with(&format!("{name} real-root")) && a.contains("took the name"))
+    };
+    let hostnamed = activated("org.freedesktop.hostname1");
+    let timedated = activated("org.freedesktop.timedate1");
+    c.bus(
+        "real root: hostnamed and timedated were started by kdbus-init's activators",
+        hostnamed && timedated,
+        format!(
+            "hostname1 {hostnamed}, timedate1 {timedated}; activations: {:?}",
+            c.m.all("root", "activation")
+        ),
+    );
+    let systemd: Vec<&str> =
+        c.m.all("root", "activation")
+            .into_iter()
+            .filter(|a| a.starts_with("org.freedesktop.systemd1 "))
+            .collect();
+    c.bus(
+        "real root: nothing is started for org.freedesktop.systemd1 (PID 1 takes it itself, \
+         and kdbus-init says so)",
+        !systemd.iter().any(|a| a.contains(" started "))
+            && systemd.iter().any(|a| a.contains("name was taken")),
+        format!("its activations: {systemd:?}"),
+    );
+    let initrd = bus_id(c, "initrd");
+    let seen = bus_id(c, P);
+    c.bus(
+        "real root: busctl status reports the bus id of the initramfs's bus",
+        initrd.is_some() && seen == initrd,
+        format!("initrd {initrd:?}, busctl {seen:?}"),
+    );
+}
+
+fn broker_is_the_system_bus(c: &mut Checks) {
+    kdbus_off(c, None);
+    reported(c);
+    let ok = c.is(P, "dbus_service", "dbus-broker.service")
+        && c.is(P, "dbus_socket", "dbus.socket")
+        && c.is(P, "dbus_state", "active")
+        && c.is(P, "bridge_procs", "0")
+        && c.m.num(P, "broker_procs").unwrap_or(0) >= 1;
+    c.base(
+        "real root: dbus.service is dbus-broker, active; no kdbus-bridge runs",
+        ok,
+        c.describe(
+            P,
+            &[
+                "dbus_service",
+                "dbus_socket",
+                "dbus_state",
+                "bridge_procs",
+                "broker_procs",
+            ],
+        ),
+    );
+    clients_answer(c);
+}
+
+fn reported(c: &mut Checks) {
+    c.base(
+        "the system bus report ran in the real root",
+        c.m.seen(P),
+        "no '@@T sysbus end' marker",
+    );
+}
+
+/// What every system bus must give its clients, whichever it is.
+fn clients_answer(c: &mut Checks) {
+    let listed = c.m.all(P, "listed");
+    let both = ["org.freedesktop.systemd1", "org.freedesktop.login1"]
+        .iter()
+        .all(|n| listed.contains(n));
+    c.bus(
+        "real root: busctl --system list shows org.freedesktop.systemd1 and org.freedesktop.login1",
+        c.is(P, "busctl_list_rc", "0") && both,
+        format!(
+            "busctl rc {}, listed {listed:?}, owners {:?}",
+            c.m.get(P, "busctl_list_rc").unwrap_or("(missing)"),
+            c.m.all(P, "owner")
+        ),
+    );
+    for (key, want) in [("hostnamectl", "kdbus-vm"), ("timedatectl", "Timezone=")] {
+        let v = c.m.get(P, key).unwrap_or("(missing)").to_owned();
+        let ok = v.starts_with("rc=0 ") && v.contains(want);
+        c.bus(&format!("real root: {key} answers"), ok, v);
+    }
+    let v = c.m.get(P, "loginctl").unwrap_or("(missing)").to_owned();
+    c.bus(
+        "real root: loginctl list-sessions works",
+        v == "rc=0" || v.starts_with("rc=0 "),
+        v,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::qemu::Console;
+    use super::super::scenarios::Outcome;
+    use super::*;
+    use std::time::Duration;
+
+    const ID: &str = "0123456789abcdef0123456789abcdef";
+
+    fn broker_boot() -> Vec<String> {
+        let mut lines: Vec<String> = [
+            "@@T initrd module no",
+            "@@T initrd kdbusfs_mounts 0",
+            "@@T initrd status missing",
+            "@@T initrd end initrd",
+            "@@T sysbus dbus_service dbus-broker.service",
+            "@@T sysbus dbus_socket dbus.socket",
+            "@@T sysbus dbus_state active",
+            "@@T sysbus bridge_procs 0",
+            "@@T sysbus broker_procs 1",
+            "@@T sysbus busctl_list_rc 0",
+            "@@T sysbus listed org.freedesktop.systemd1",
+            "@@T sysbus listed org.freedesktop.login1",
+            "@@T sysbus hostnamectl rc=0 kdbus-vm",
+            "@@T sysbus timedatectl rc=0 Timezone=Etc/UTC",
+            "@@T sysbus loginctl rc=0",
+            "@@T sysbus end sysbus",
+            "@@T root module no",
+            "@@T root kdbusfs_mounts 0",
+            "@@T root status missing",
+            "@@T root failed_units 0",
+            "@@T root end root",
+            "[ 30.0] reboot: Power down",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        lines.push(format!("@@T sysbus bus_id {ID}"));
+        lines
+    }
+
+    fn evaluate(name: &str, lines: Vec<String>) -> Vec<String> {
+        let console = Console {
+            lines,
+            timed_out: false,
+            elapsed: Duration::from_secs(30),
+        };
+        let s = all().into_iter().find(|s| s.name == name).unwrap();
+        s.evaluate(&console)
+            .into_iter()
+            .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
+            .map(|c| c.name)
+            .collect()
+    }
+
+    #[test]
+    fn dbus_broker_boot_passes_and_a_running_bridge_fails() {
+        assert!(evaluate("system-bus-0", broker_boot()).is_empty());
+        let bridged: Vec<String> = broker_boot()
+            .into_iter()
+            .map(|l| l.replace("bridge_procs 0", "bridge_procs 1"))
+            .collect();
+        let failed = evaluate("system-bus-0", bridged);
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].contains("no kdbus-bridge runs"));
+    }
+
+    #[test]
+    fn a_bus_without_logind_or_an_unanswered_hostnamectl_fails() {
+        let no_logind: Vec<String> = broker_boot()
+            .into_iter()
+            .filter(|l| !l.ends_with("listed org.freedesktop.login1"))
+            .collect();
+        let failed = evaluate("system-bus-0", no_logind);
+        assert!(failed.iter().any(|f| f.contains("busctl --system list")));
+        let silent: Vec<String> = broker_boot()
+            .into_iter()
+            .map(|l| l.replace("hostnamectl rc=0 kdbus-vm", "hostnamectl rc=124 "))
+            .collect();
+        let failed = evaluate("system-bus-0", silent);
+        assert_eq!(failed, ["real root: hostnamectl answers"]);
+    }
+
+    #[test]
+    fn the_bridge_boot_wants_the_initramfs_bus_id_and_kdbus_activation() {
+        let mut lines: Vec<String> = broker_boot()
+            .into_iter()
+            .map(|l| {
+                l.replace("dbus-broker.service", "kdbus-bridge.service")
+                    .replace("dbus_socket dbus.socket", "dbus_socket kdbus-bridge.socket")
+                    .replace("bridge_procs 0", "bridge_procs 1")
+                    .replace("broker_procs 1", "broker_procs 0")
+            })
+            .collect();
+        lines.push(
+            "@@T root activation org.freedesktop.systemd1 real-root started /bin/false".into(),
+        );
+        let failed = evaluate("system-bus", lines);
+        for want in [
+            "the bridge took its socket from systemd",
+            "started by kdbus-init's activators",
+            "PID 1 takes it itself",
+            "bus id of the initramfs's bus",
+        ] {
+            assert!(
+                failed.iter().any(|f| f.contains(want)),
+                "{want}: {failed:?}"
+            );
+        }
+        assert!(!failed
+            .iter()
+            .any(|f| f.contains("dbus.service and dbus.socket")));
+    }
+}
