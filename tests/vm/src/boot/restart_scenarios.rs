@@ -5,11 +5,14 @@
 //! and other faults of the real root (`kdbus-boot-probe faults`, asked for
 //! by `kdbus.test.faults`): `systemctl restart`, journald stopped; and of
 //! kdbus-init's surroundings (`kdbus-boot-probe faults-other`, asked for by
-//! `kdbus.test.faults-other`): journald crashing, /run full, a shutdown
-//! root without kdbus-init and kdbus.ko.
+//! `kdbus.test.faults-other`): a real root with an older kdbus-init,
+//! journald crashing, /run full, a shutdown root without kdbus-init and
+//! kdbus.ko.
 
 use super::initramfs::Flavour;
-use super::scenarios::{bus_id, kdbus_on, shell_init, Checks, Scenario};
+use super::scenarios::{
+    activation_across_the_switch, bus_id, kdbus_on, shell_init, Checks, Scenario,
+};
 
 pub fn all() -> Vec<Scenario> {
     vec![
@@ -31,7 +34,7 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "faults",
-            about: "real root: systemctl restart kdbus-init keeps the bus, systemctl stop keeps it and says so; journald stopped and started while kdbus-init logs: records go to the kernel log and each reaches the journal once",
+            about: "real root: systemctl restart kdbus-init keeps the bus, systemctl stop with a client connected keeps it and its name and says so; journald stopped and started while kdbus-init logs: records go to the kernel log and each reaches the journal once",
             flavour: Flavour::Systemd,
             cmdline: "kdbus=1 kdbus.test.faults",
             shell: false,
@@ -39,7 +42,7 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "faults-other",
-            about: "journald crashes (SIGKILL, SIGABRT) while kdbus-init logs: each record in the journal once, in order; /run full: said on the console, a kill then keeps the bus; a shutdown root without kdbus-init and kdbus.ko: a copy of the binary runs there, both said, the bus kept, the real root unmounted",
+            about: "a real root whose kdbus-init is older: a copy of the running binary runs there, said, the bus, a service's name and a queued activation kept; journald crashes (SIGKILL, SIGABRT) while kdbus-init logs: each record in the journal once, in order; /run full: said on the console, a kill then keeps the bus; a shutdown root without kdbus-init and kdbus.ko: a copy of the binary runs there, both said, the bus kept, the real root unmounted",
             flavour: Flavour::Systemd,
             cmdline: "kdbus=1 kdbus.test.faults-other",
             shell: false,
@@ -48,7 +51,8 @@ pub fn all() -> Vec<Scenario> {
     ]
 }
 
-/// journald crashes, /run full, a shutdown root without kdbus
+/// A real root with an older kdbus-init (`kdbus-boot-probe faults-other
+/// initrd`), journald crashes, /run full, a shutdown root without kdbus
 /// (`kdbus-boot-probe faults-other root`).
 fn other_faults(c: &mut Checks) {
     let p = "other-root";
@@ -58,6 +62,7 @@ fn other_faults(c: &mut Checks) {
         c.m.seen(p) && c.m.get(p, "error").is_none(),
         c.describe(p, &["error"]),
     );
+    older_real_root(c, boot_bus.as_deref());
     c.bus(
         "journald killed with SIGKILL and with SIGABRT while kdbus-init logs: restarted each time",
         is(c, p, "journald_sigkill", "restarted") && is(c, p, "journald_sigabrt", "restarted"),
@@ -203,6 +208,50 @@ fn other_faults(c: &mut Checks) {
     );
 }
 
+/// The real root's kdbus-init was made older (its hand-over marker says it
+/// takes over state format 1 only) from the initramfs: kdbus-init must run
+/// a copy of its own binary there, say so, and keep the bus, the name of a
+/// service started in the initramfs and a message queued there.
+fn older_real_root(c: &mut Checks, boot_bus: Option<&str>) {
+    let (i, p) = ("other-initrd", "other-root");
+    c.base(
+        "the real root's kdbus-init replaced from the initramfs by an older one (its hand-over marker patched)",
+        c.m.get(i, "older_planted")
+            .is_some_and(|v| v.starts_with("ok (was ;writes=")),
+        c.describe(i, &["older_planted"]),
+    );
+    let said = "the new root's kdbus-init /usr/sbin/kdbus-init cannot take over the running \
+                one's state (it is older: it hands over state format 1, takes over 1-1";
+    let in_status =
+        c.m.all(p, "older_problem")
+            .iter()
+            .any(|m| m.starts_with(said) && m.contains("running a copy"));
+    // kdbus-init's own console line, not the probe's marker.
+    let on_console = c.console_index(&format!("kdbus-init: {said}")).is_some();
+    c.bus(
+        "real root with an older kdbus-init: a copy of the running binary runs there instead, said on the console and in the status",
+        is(c, p, "older_exe", "/run/kdbus/kdbus-init-copy") && in_status && on_console,
+        format!(
+            "said on the console: {on_console}; {}",
+            c.describe(p, &["older_exe", "older_problem"])
+        ),
+    );
+    let client = c.m.get(i, "client_id").filter(|v| v.parse::<u64>().is_ok());
+    c.bus(
+        "real root with an older kdbus-init: the same bus; the service started in the initramfs still owns its name and got its message once",
+        boot_bus.is_some_and(|id| c.m.get(p, "bus_id_before").is_some_and(|v| v.starts_with(id)))
+            && client.is_some()
+            && c.m.get(p, "older_client_id") == client
+            && is(c, p, "older_client_report", "uid=0 received=sent-before-the-switch"),
+        format!(
+            "boot bus {boot_bus:?}; {}; {}",
+            c.describe(i, &["client_id"]),
+            c.describe(p, &["bus_id_before", "older_client_id", "older_client_report"])
+        ),
+    );
+    activation_across_the_switch(c);
+}
+
 fn faults(c: &mut Checks) {
     kdbus_on(c);
     let p = "faults-root";
@@ -241,19 +290,31 @@ fn faults(c: &mut Checks) {
     let said = c
         .console_index("would take the bus 0-system down")
         .is_some();
+    let journal = c.m.num(p, "stop_in_journal").unwrap_or(0);
     c.bus(
-        "systemctl stop kdbus-init.service: the bus is kept (a new kdbus-init on it), and the console says so",
+        "systemctl stop kdbus-init.service: the bus is kept (a new kdbus-init on it), and the console and the journal say so",
         c.m.get(p, "systemctl_stop").is_some()
             && is(c, p, "stop_restarts", "2")
             && is(c, p, "unit_after_stop", "active")
             && same
-            && said,
+            && said
+            && journal >= 1,
         format!(
             "said on the console: {said}; {}",
             c.describe(
                 p,
-                &["systemctl_stop", "stop_restarts", "unit_after_stop", "stop_status_bus_id", "stop_bus_id"]
+                &["systemctl_stop", "stop_restarts", "unit_after_stop", "stop_status_bus_id", "stop_bus_id", "stop_in_journal"]
             )
+        ),
+    );
+    c.bus(
+        "systemctl stop kdbus-init.service with a client connected: it still owns its name and calls to it succeed",
+        is(c, p, "stop_client_owns_name", "yes")
+            && is(c, p, "stop_call_before", "pong")
+            && is(c, p, "stop_call_after", "pong"),
+        c.describe(
+            p,
+            &["stop_client_owns_name", "stop_call_before", "stop_call_after"],
         ),
     );
     // The last switch away from journald is followed by one back.
@@ -492,10 +553,26 @@ mod tests {
             })
             .collect();
         let o = "@@T other-root";
+        let i = "@@T other-initrd";
+        let older = "the new root's kdbus-init /usr/sbin/kdbus-init cannot take over the \
+                     running one's state (it is older: it hands over state format 1, takes \
+                     over 1-1, the running one hands over 2): running a copy of the previous \
+                     root's at /run/kdbus/kdbus-init-copy; install kdbus-init 0.1.0 or later";
         let mut lines = vec![format!("@@T initrd bus_id {ID}")];
         for l in [
+            "@@T client sent org.kdbus.test.Late hello-from-the-initramfs".to_owned(),
+            format!("{i} begin initrd"),
+            format!("{i} older_planted ok (was ;writes=0002;reads=0002-0002)"),
+            format!("{i} client_id 17"),
+            format!("{i} end initrd"),
+            "@@T initrd activation org.kdbus.test.Late initramfs deferred: no program".into(),
+            format!("kdbus-init: {older}"),
             format!("{o} begin root"),
             format!("{o} bus_id_before {ID}"),
+            format!("{o} older_exe /run/kdbus/kdbus-init-copy"),
+            format!("{o} older_problem {older}"),
+            format!("{o} older_client_id 17"),
+            format!("{o} older_client_report uid=0 received=sent-before-the-switch"),
             format!("{o} journald_sigkill restarted"),
             format!("{o} journald_sigabrt restarted"),
             format!("{o} hup_sent 12"),
@@ -517,6 +594,8 @@ mod tests {
             format!("{o} shutdown_root_removed usr/sbin/kdbus-init usr/lib/modules/6.1.0-57-amd64/extra/kdbus.ko"),
             format!("{o} end root"),
             "kdbus-init: cannot write the state file /run/kdbus/kdbus-init.state (No space left on device (os error 28)): the bus is kept".into(),
+            "@@T root activation org.kdbus.test.Late real-root service took the name; queued messages handed over".into(),
+            "@@T root served org.kdbus.test.Late uid=0 received=hello-from-the-initramfs".into(),
             "@@T shutdown begin shutdown".into(),
             "@@T shutdown root shutdown-root".into(),
             format!("@@T shutdown bus_id {ID}"),
@@ -562,6 +641,49 @@ mod tests {
             other_failed(other_boot())
         );
         for (from, to, check) in [
+            // the older binary ran, or nothing was said, or not planted
+            (
+                "older_exe /run/kdbus/kdbus-init-copy",
+                "older_exe /usr/sbin/kdbus-init",
+                "real root with an older kdbus-init: a copy",
+            ),
+            (
+                "older_problem the new root's",
+                "older_other the new root's",
+                "real root with an older kdbus-init: a copy",
+            ),
+            (
+                "kdbus-init: the new root's",
+                "kdbus-init: ",
+                "real root with an older kdbus-init: a copy",
+            ),
+            (
+                "older_planted ok",
+                "older_planted error: no /sysroot/usr/sbin/kdbus-init within 60 s",
+                "the real root's kdbus-init replaced",
+            ),
+            // a new bus, the service lost its name or its message
+            (
+                "other-root bus_id_before 0123",
+                "other-root bus_id_before 9999",
+                "real root with an older kdbus-init: the same bus",
+            ),
+            (
+                "older_client_id 17",
+                "older_client_id 18",
+                "real root with an older kdbus-init: the same bus",
+            ),
+            (
+                "received=sent-before-the-switch",
+                "received=",
+                "real root with an older kdbus-init: the same bus",
+            ),
+            // the queued activation lost or doubled
+            (
+                "received=hello-from-the-initramfs",
+                "received=hello-from-the-initramfs|hello-from-the-initramfs",
+                "activation: queued in the initramfs",
+            ),
             // a record lost, doubled, out of order
             ("12:journal", "11:journal", "journald crashes: each"),
             (

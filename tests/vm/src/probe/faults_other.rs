@@ -11,15 +11,25 @@
 //!   and both are removed from it; `check shutdown` and `check final` then
 //!   report what kdbus-init did about it.
 //!
-//! The root disk is a fresh copy for every boot: nothing removed here
-//! outlives it.
+//! And before, in the initramfs (`faults-other initrd`): a real root whose
+//! kdbus-init is older than the running one — the real root's binary
+//! with its hand-over marker patched to an older state format — and a
+//! service, started by kdbus-init, that owns a name across the switch (a
+//! root storage daemon, '@' argv[0], as an initramfs process must be to
+//! outlive systemd's switch-root; `faults-other serve`); the
+//! real root's step then reports which binary kdbus-init runs, what it said
+//! and whether the service still owns its name.
+//!
+//! The root disk is a fresh copy for every boot: nothing removed or patched
+//! here outlives it.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kdbus::{Connection, SYSTEM_BUS_PATH};
+use bootenv::status::Activation;
+use kdbus::{AttachFlags, Connection, MessageBuilder, Peer, SYSTEM_BUS_PATH};
 use rustix::process::{kill_process, Pid, Signal};
 
 use crate::{read_status, Out};
@@ -29,6 +39,27 @@ pub const WANTED: &str = "kdbus.test.faults-other";
 const HUP_RECORD: &str = "SIGHUP: re-reading service files (pid ";
 const FILL: &str = "/run/kdbus-test-fill";
 const SHUTDOWN_ROOT: &str = "/run/initramfs";
+/// The real root's kdbus-init, as the initramfs sees it.
+const REAL_ROOT_BINARY: &str = "/sysroot/usr/sbin/kdbus-init";
+/// kdbus-init's hand-over marker: the magic word, then the fields patched.
+const HANDOVER_MAGIC: &[u8] = b"KDBUS-INIT-HANDOVER-MARKER";
+/// What the patched marker says: state format 1 only (this build writes 2).
+const OLDER_FIELDS: &[u8; 28] = b";writes=0001;reads=0001-0001";
+/// The name the service started in the initramfs owns across the switch:
+/// made activatable there only, by [`CLIENT_FILE`].
+const CLIENT_NAME: &str = "org.kdbus.test.Survivor";
+const CLIENT_FILE: &str = "/usr/share/dbus-1/system-services/org.kdbus.test.Survivor.service";
+/// Its program: this probe (`faults-other serve`), which makes itself a
+/// root storage daemon ('@' argv[0]) so that systemd's switch-root spares
+/// it, as any initramfs process that is to live on must.
+const CLIENT_SERVICE: &str = "[D-BUS Service]
+Name=org.kdbus.test.Survivor
+Exec=/usr/lib/kdbus-test/kdbus-boot-probe faults-other serve
+User=root
+";
+const CLIENT_ARGV0: &str = "@kdbus-test-survivor";
+/// What the client is sent in the initramfs.
+const CLIENT_TEXT: &str = "sent-before-the-switch";
 
 fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
@@ -77,13 +108,24 @@ pub fn run(phase: &str) {
     if !cmdline.split_whitespace().any(|w| w == WANTED) {
         return;
     }
+    if phase == "serve" {
+        serve_client();
+        return;
+    }
     let out = Out {
         phase: format!("other-{phase}"),
     };
     out.mark("begin", phase);
+    if phase == "initrd" {
+        plant_older_binary(&out);
+        start_client(&out);
+        out.mark("end", phase);
+        return;
+    }
     match read_status() {
         Some(s) => {
             out.mark("bus_id_before", bus_id());
+            after_the_older_binary(&out, &s);
             journald_crashes(&out, s.pid);
             run_full(&out);
             shutdown_root_without_kdbus(&out);
@@ -95,6 +137,9 @@ pub fn run(phase: &str) {
 
 /// journald killed twice while kdbus-init logs; each record once, in order.
 fn journald_crashes(out: &Out, pid: u32) {
+    // Only what is logged from here on: the initramfs step's SIGHUP was
+    // numbered 1 by the same pid (the count starts again after a re-exec).
+    let cursor = journal_cursor();
     let mut sent = 0u32;
     let send = |sent: &mut u32, n: u32| {
         for _ in 0..n {
@@ -141,7 +186,7 @@ fn journald_crashes(out: &Out, pid: u32) {
     let prefix = format!("{HUP_RECORD}{pid}, request ");
     let mut seen = Vec::new();
     wait_for(Duration::from_secs(20), || {
-        seen = hup_records(&prefix);
+        seen = hup_records(&prefix, cursor.as_deref());
         seen.len() >= sent as usize
     });
     out.mark(
@@ -156,10 +201,28 @@ fn journald_crashes(out: &Out, pid: u32) {
     }
 }
 
-/// (request number, transport) of each SIGHUP record, in journal order.
-fn hup_records(prefix: &str) -> Vec<(u32, String)> {
+/// The cursor of the journal's last entry so far.
+fn journal_cursor() -> Option<String> {
+    let out = Command::new("journalctl")
+        .args(["-b", "-n", "1", "-o", "json", "--no-pager"])
+        .output()
+        .ok()?;
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()?
+        .to_owned();
+    let v: serde_json::Value = serde_json::from_str(&last).ok()?;
+    v["__CURSOR"].as_str().map(str::to_owned)
+}
+
+/// (request number, transport) of each SIGHUP record after `cursor`, in
+/// journal order.
+fn hup_records(prefix: &str, cursor: Option<&str>) -> Vec<(u32, String)> {
+    let mut args = vec!["-b", "-t", "kdbus-init", "-o", "json", "--no-pager"];
+    let after = cursor.map(|c| format!("--after-cursor={c}"));
+    args.extend(after.as_deref());
     let text = Command::new("journalctl")
-        .args(["-b", "-t", "kdbus-init", "-o", "json", "--no-pager"])
+        .args(&args)
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
@@ -308,4 +371,138 @@ fn shutdown_root_without_kdbus(out: &Out) {
         }
     }
     out.mark("shutdown_root_removed", removed.join(" "));
+}
+
+/// Replaces the real root's kdbus-init with itself, its hand-over marker
+/// patched to say it takes over state format 1 only (older than this
+/// build's). Waits for the real root to be mounted (it may not be yet).
+fn plant_older_binary(out: &Out) {
+    let path = Path::new(REAL_ROOT_BINARY);
+    if !wait_for(Duration::from_secs(60), || path.is_file()) {
+        out.mark(
+            "older_planted",
+            format!("error: no {REAL_ROOT_BINARY} within 60 s"),
+        );
+        return;
+    }
+    out.mark(
+        "older_planted",
+        match patch_marker(path) {
+            Ok(was) => format!("ok (was {was})"),
+            Err(e) => format!("error: {e}"),
+        },
+    );
+}
+
+/// Patches the marker of the binary at `path` to [`OLDER_FIELDS`]; returns
+/// what it said before.
+fn patch_marker(path: &Path) -> Result<String, String> {
+    let mut bytes = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let at = bytes
+        .windows(HANDOVER_MAGIC.len())
+        .position(|w| w == HANDOVER_MAGIC)
+        .ok_or("no hand-over marker in the binary")?
+        + HANDOVER_MAGIC.len();
+    let fields = bytes
+        .get(at..at + OLDER_FIELDS.len())
+        .ok_or("the marker is cut short")?;
+    let was = String::from_utf8_lossy(fields).into_owned();
+    if !fields.starts_with(b";writes=") || fields.get(12..19) != Some(&b";reads="[..]) {
+        return Err(format!("unexpected marker fields {was}"));
+    }
+    bytes[at..at + OLDER_FIELDS.len()].copy_from_slice(OLDER_FIELDS);
+    let tmp = path.with_extension("older");
+    std::fs::write(&tmp, &bytes).map_err(|e| format!("write {}: {e}", tmp.display()))?;
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&tmp, mode).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("rename to {}: {e}", path.display()))?;
+    Ok(was)
+}
+
+/// Has kdbus-init recorded that a service took `name`?
+fn name_taken(name: &str) -> bool {
+    read_status().is_some_and(|s| {
+        s.activations
+            .iter()
+            .any(|a| a.name == name && a.event.contains("took the name"))
+            && s.activators
+                .iter()
+                .any(|a| a.name == name && matches!(a.activation, Activation::Idle))
+    })
+}
+
+/// The id of the connection that owns `name`.
+fn owner_id(name: &str) -> Result<u64, String> {
+    let conn = Connection::connect(SYSTEM_BUS_PATH).map_err(|e| e.to_string())?;
+    conn.conn_info(Peer::Name(name), AttachFlags::empty())
+        .map(|i| i.id)
+        .map_err(|e| e.to_string())
+}
+
+/// A new activatable name, [`CLIENT_NAME`] (its service file written and
+/// kdbus-init told to read it), and a message to it: kdbus-init starts its
+/// service, which takes the name (and the message) and must own it across
+/// the switch.
+fn start_client(out: &Out) {
+    let started = (|| -> Result<u64, String> {
+        std::fs::write(CLIENT_FILE, CLIENT_SERVICE)
+            .map_err(|e| format!("write {CLIENT_FILE}: {e}"))?;
+        let pid = read_status().ok_or("no kdbus-init status")?.pid;
+        signal(pid, Signal::HUP)?;
+        let registered = wait_for(Duration::from_secs(10), || {
+            read_status().is_some_and(|s| s.activators.iter().any(|a| a.name == CLIENT_NAME))
+        });
+        if !registered {
+            return Err(format!("no activator for {CLIENT_NAME} after SIGHUP"));
+        }
+        let conn = Connection::connect(SYSTEM_BUS_PATH).map_err(|e| e.to_string())?;
+        conn.send(&MessageBuilder::to_name(CLIENT_NAME).payload(CLIENT_TEXT.as_bytes()))
+            .map_err(|e| format!("send to {CLIENT_NAME}: {e}"))?;
+        if !wait_for(Duration::from_secs(15), || name_taken(CLIENT_NAME)) {
+            return Err(format!("no service took {CLIENT_NAME} within 15 s"));
+        }
+        owner_id(CLIENT_NAME)
+    })();
+    match started {
+        Ok(id) => out.mark("client_id", id),
+        Err(e) => out.mark("client_id", format!("error: {e}")),
+    }
+}
+
+/// `faults-other serve`: the service of [`CLIENT_NAME`], as a root storage
+/// daemon.
+fn serve_client() {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if !argv0.to_string_lossy().starts_with('@') {
+        use std::os::unix::process::CommandExt;
+        let err = Command::new("/proc/self/exe")
+            .arg0(CLIENT_ARGV0)
+            .args(["faults-other", "serve"])
+            .exec();
+        eprintln!("kdbus-boot-probe: cannot re-execute as {CLIENT_ARGV0}: {err}");
+    }
+    if let Err(e) = crate::client::serve(CLIENT_NAME) {
+        eprintln!("kdbus-boot-probe: serve {CLIENT_NAME}: {e}");
+    }
+}
+
+/// In the real root: which binary kdbus-init runs after the switch into a
+/// root with an older one, what it said, and whether the service started
+/// in the initramfs still owns its name and got its message once.
+fn after_the_older_binary(out: &Out, s: &bootenv::status::Status) {
+    let exe = std::fs::read_link(format!("/proc/{}/exe", s.pid))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|e| format!("error: {e}"));
+    out.mark("older_exe", exe);
+    for p in s.problems.iter().filter(|p| p.contains("cannot take over")) {
+        out.mark("older_problem", p);
+    }
+    out.mark(
+        "older_client_id",
+        owner_id(CLIENT_NAME).map_or_else(|e| format!("error: {e}"), |id| id.to_string()),
+    );
+    out.mark(
+        "older_client_report",
+        crate::client::report(CLIENT_NAME).unwrap_or_else(|e| format!("error: {e}")),
+    );
 }

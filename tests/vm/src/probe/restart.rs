@@ -20,7 +20,7 @@ use crate::{read_status, Out};
 /// The kernel command line word that asks for the kills.
 pub const WANTED: &str = "kdbus.test.restart";
 /// The name the client holds across the kill.
-const HOLDER: &str = "org.kdbus.test.Holder";
+pub const HOLDER: &str = "org.kdbus.test.Holder";
 /// The activatable name whose message waits across the kill.
 const WAITING: &str = "org.kdbus.test.Restart";
 /// Its service's program (the file's Exec=): absent until after the kill.
@@ -41,7 +41,7 @@ fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration>
 }
 
 /// The client: holds [`HOLDER`] and answers calls to it until told "bye".
-fn client(ready: mpsc::Sender<Result<u64, String>>) {
+pub fn client(ready: mpsc::Sender<Result<u64, String>>) {
     let conn = match HelloBuilder::new()
         .description("kdbus-test-client")
         .connect(SYSTEM_BUS_PATH)
@@ -72,7 +72,8 @@ fn client(ready: mpsc::Sender<Result<u64, String>>) {
     }
 }
 
-fn call_client(conn: &Connection) -> String {
+/// Calls the client: "pong", or the error.
+pub fn call_client(conn: &Connection) -> String {
     match conn.call(
         &MessageBuilder::to_name(HOLDER)
             .payload(b"ping")
