@@ -90,6 +90,33 @@ static unsigned long kd_reply_delay(u64 deadline)
 		     MAX_JIFFY_OFFSET);
 }
 
+/*
+ * The coarse clock trails the precise one by about a tick; a deadline
+ * further ahead of it than this has not passed, whatever the hardware
+ * says. Generous, so that a late tick on a busy virtual machine cannot
+ * make it wrong.
+ */
+#define KD_COARSE_SLACK_NS	NSEC_PER_SEC
+
+/**
+ * kd_reply_deadline_passed() - has a call's deadline passed?
+ * @deadline:	absolute CLOCK_MONOTONIC time in ns
+ *
+ * The precise clock decides, but is read only when the coarse one says
+ * the deadline is near: on some machines a clock read costs more than
+ * the rest of a small call.
+ *
+ * Return: true if CLOCK_MONOTONIC is at or past @deadline.
+ */
+bool kd_reply_deadline_passed(u64 deadline)
+{
+	u64 coarse = ktime_get_coarse_ns();
+
+	if (deadline > coarse && deadline - coarse > KD_COARSE_SLACK_NS)
+		return false;
+	return deadline <= ktime_get_ns();
+}
+
 /* reply_lock held: have @conn's timeout work run by @deadline at latest */
 static void kd_reply_arm(struct kd_conn *conn, u64 deadline)
 {

@@ -113,6 +113,9 @@ int kd_reply_wait(struct kd_reply *r, struct file *cancel);
  */
 struct kd_reply *kd_reply_resume(struct kd_conn *caller, u64 cookie);
 
+/* CLOCK_MONOTONIC has reached @deadline (the hardware is read only near it) */
+bool kd_reply_deadline_passed(u64 deadline);
+
 void kd_reply_conn_init(struct kd_conn *conn);
 /*
  * disconnect: answer every slot @conn owes (EPIPE/REPLY_DEAD), drop the

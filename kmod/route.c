@@ -25,7 +25,6 @@
 #include <linux/poll.h>
 #include <linux/rwsem.h>
 #include <linux/slab.h>
-#include <linux/timekeeping.h>
 
 #include "bus.h"
 #include "cmd.h"
@@ -717,7 +716,7 @@ static int kd_send_msg(struct kd_conn *src, struct kd_msg *m,
 			goto out;
 		/* restarted after a signal: wait on, do not send again */
 		s.call = kd_reply_resume(src, h->cookie);
-		if (!s.call && h->timeout_ns <= ktime_get_ns()) {
+		if (!s.call && kd_reply_deadline_passed(h->timeout_ns)) {
 			ret = -ETIMEDOUT;
 			goto out;
 		}
