@@ -18,6 +18,7 @@
  */
 
 #include <linux/kref.h>
+#include <linux/highmem.h>
 #include <linux/list.h>
 #include <linux/mm.h>
 #include <linux/rbtree.h>
@@ -541,6 +542,50 @@ int kd_slice_write(struct kd_slice *s, size_t off, const void *src,
 	return 0;
 }
 
+/*
+ * Large copies from user memory go through the kernel mapping of the
+ * user's pages, pinned a batch at a time: one page-table walk per page
+ * and a plain memcpy(), which costs less than copy_from_user() on
+ * machines whose user-copy instructions are slow (emulated CPUs).
+ */
+#define KD_PIN_MIN	1024
+#define KD_PIN_BATCH	16
+
+/*
+ * Copies what it can of @len bytes from pinned pages. Returns the bytes
+ * copied (the rest could not be pinned), or -ENOMEM from the pool.
+ */
+static ssize_t kd_slice_write_pinned(struct kd_slice *s, size_t off,
+				     const void __user *src, size_t len)
+{
+	struct page *pages[KD_PIN_BATCH];
+	unsigned long addr = (unsigned long)src;
+	size_t done = 0, n;
+	int got, i, ret = 0;
+	void *from;
+
+	while (!ret && done < len) {
+		got = DIV_ROUND_UP(offset_in_page(addr) + len - done,
+				   PAGE_SIZE);
+		got = pin_user_pages_fast(addr & PAGE_MASK,
+					  min(got, KD_PIN_BATCH), 0, pages);
+		if (got <= 0)
+			break;
+		for (i = 0; !ret && i < got && done < len; i++) {
+			n = min_t(size_t, len - done,
+				  PAGE_SIZE - offset_in_page(addr));
+			from = kmap_local_page(pages[i]);
+			ret = kd_slice_write(s, off + done,
+					     from + offset_in_page(addr), n);
+			kunmap_local(from);
+			done += n;
+			addr += n;
+		}
+		unpin_user_pages(pages, got);
+	}
+	return ret ? ret : (ssize_t)done;
+}
+
 /**
  * kd_slice_write_user() - copy user memory into a slice
  * @s:		the slice
@@ -560,6 +605,17 @@ int kd_slice_write_user(struct kd_slice *s, size_t off,
 
 	if (!kd_slice_range_ok(s, off, len))
 		return -EINVAL;
+	if (len >= KD_PIN_MIN) {
+		/* what could not be pinned is left to copy_from_user() */
+		ssize_t done = kd_slice_write_pinned(s, off, src, len);
+
+		if (done < 0)
+			return done;
+		n = done;
+		src += n;
+		pos += n;
+		len -= n;
+	}
 	while (len) {
 		n = len;
 		dst = kd_pool_addr(s->pool, pos, &n, true);
