@@ -48,12 +48,35 @@ impl Timeout {
 }
 
 /// Now plus `after` on CLOCK_MONOTONIC, in ns (the `timeout_ns` of a call).
+///
+/// A timeout of a second or more starts from the coarse clock, which never
+/// reads the clock hardware (where that hardware has no user-space access,
+/// as in many virtual machines, a precise read is a system call of its
+/// own on every call). It trails the precise clock by at most its
+/// resolution, which is added, so the deadline is never early.
 pub fn deadline_after(after: Duration) -> u64 {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    let now = (now.tv_sec as u64)
+    use rustix::time::ClockId;
+    let after_ns = after.as_nanos().min(u64::MAX as u128) as u64;
+    if after >= COARSE_DEADLINE_FROM {
+        let slack = *COARSE_RESOLUTION_NS
+            .get_or_init(|| timespec_ns(rustix::time::clock_getres(ClockId::MonotonicCoarse)));
+        return timespec_ns(rustix::time::clock_gettime(ClockId::MonotonicCoarse))
+            .saturating_add(slack)
+            .saturating_add(after_ns);
+    }
+    timespec_ns(rustix::time::clock_gettime(ClockId::Monotonic)).saturating_add(after_ns)
+}
+
+/// Timeouts from this long on are measured from the coarse clock: a tick
+/// more is nothing to them.
+const COARSE_DEADLINE_FROM: Duration = Duration::from_secs(1);
+
+static COARSE_RESOLUTION_NS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+fn timespec_ns(t: rustix::time::Timespec) -> u64 {
+    (t.tv_sec as u64)
         .saturating_mul(1_000_000_000)
-        .saturating_add(now.tv_nsec as u64);
-    now.saturating_add(after.as_nanos().min(u64::MAX as u128) as u64)
+        .saturating_add(t.tv_nsec as u64)
 }
 
 /// The timeout `call` uses when none is given (as D-Bus does).
