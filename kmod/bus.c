@@ -133,6 +133,7 @@ static struct kd_bus *kd_bus_alloc(struct kd_domain *d,
 	INIT_LIST_HEAD(&bus->eps);
 	INIT_LIST_HEAD(&bus->monitors);
 	hash_init(bus->conns);
+	INIT_LIST_HEAD(&bus->all_conns);
 	kd_registry_init(&bus->names);
 	kd_policydb_init(&bus->policy);
 	kd_notify_init(&bus->notify);
@@ -383,6 +384,7 @@ int kd_bus_link_conn(struct kd_bus *bus, struct kd_conn *conn)
 		list_add_tail(&conn->monitor_node, &bus->monitors);
 	} else {
 		hash_add_rcu(bus->conns, &conn->bus_node, conn->id);
+		list_add_tail(&conn->all_node, &bus->all_conns);
 		bus->n_conns++;
 	}
 	up_write(&bus->lock);
@@ -404,6 +406,7 @@ void kd_bus_unlink_conn(struct kd_bus *bus, struct kd_conn *conn)
 		list_del_init(&conn->monitor_node);
 	} else if (!hlist_unhashed(&conn->bus_node)) {
 		hash_del_rcu(&conn->bus_node);
+		list_del_init(&conn->all_node);
 		bus->n_conns--;
 	}
 	up_write(&bus->lock);

@@ -37,14 +37,16 @@ struct kd_bus {
 	atomic64_t seq;			/* message sequence numbers */
 
 	/*
-	 * @lock protects @dead, @eps, @monitors and writers of @conns;
-	 * readers of @conns use RCU. Order: names.lock, then this.
+	 * @lock protects @dead, @eps, @monitors, @all_conns and writers of
+	 * @conns; readers of @conns use RCU. Order: names.lock, then this.
 	 */
 	struct rw_semaphore lock;
 	bool dead;
 	struct list_head eps;		/* struct kd_ep.bus_node */
 	struct list_head monitors;	/* struct kd_conn.monitor_node */
 	DECLARE_HASHTABLE(conns, 8);	/* struct kd_conn.bus_node, by id */
+	/* the same connections, for walks over all of them (broadcasts) */
+	struct list_head all_conns;	/* struct kd_conn.all_node */
 	unsigned int n_conns;		/* ordinary, activators, holders */
 
 	struct kd_registry names;

@@ -45,6 +45,7 @@ struct kd_conn {
 	struct kd_bus *bus;		/* a reference */
 	struct kd_ep *ep;		/* a reference */
 	struct hlist_node bus_node;	/* bus->conns (RCU), bus->lock */
+	struct list_head all_node;	/* bus->all_conns, bus->lock */
 	struct list_head monitor_node;	/* bus->monitors, bus->lock */
 	struct list_head ep_node;	/* ep->conns, ep->lock */
 

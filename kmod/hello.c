@@ -282,6 +282,7 @@ static struct kd_conn *kd_conn_new(struct kd_ep *ep, struct file *file,
 	atomic64_set(&conn->attach_send, req->attach_send);
 	atomic64_set(&conn->attach_recv, req->attach_recv);
 	INIT_HLIST_NODE(&conn->bus_node);
+	INIT_LIST_HEAD(&conn->all_node);
 	INIT_LIST_HEAD(&conn->monitor_node);
 	INIT_LIST_HEAD(&conn->ep_node);
 	INIT_LIST_HEAD(&conn->names);

@@ -14,7 +14,6 @@
  */
 
 #include <linux/err.h>
-#include <linux/hashtable.h>
 #include <linux/list.h>
 #include <linux/rwsem.h>
 #include <linux/slab.h>
@@ -228,14 +227,13 @@ static void kd_notify_deliver(struct kd_bus *bus, struct kd_msg *m)
 	bool bcast = m->head->dst_id == KDBUS_DST_ID_BROADCAST;
 	const char *name = kd_notify_name_of(m);
 	struct kd_conn *c;
-	unsigned int bkt;
 
 	/* only kernel memory is written: all of it under the bus lock */
 	down_read(&bus->lock);
 	list_for_each_entry(c, &bus->monitors, monitor_node)
 		kd_notify_deliver_one(c, m);
 	if (bcast) {
-		hash_for_each(bus->conns, bkt, c, bus_node) {
+		list_for_each_entry(c, &bus->all_conns, all_node) {
 			if (!kd_conn_ordinary(c) || !kd_match(c, m))
 				continue;
 			if (name && !kd_may_see_name(c, name))

@@ -21,7 +21,6 @@
 
 #include <linux/file.h>
 #include <linux/fs.h>
-#include <linux/hashtable.h>
 #include <linux/poll.h>
 #include <linux/rwsem.h>
 #include <linux/slab.h>
@@ -591,7 +590,7 @@ static int kd_send_pick(struct kd_send *s)
 {
 	struct kd_bus *bus = s->bus;
 	struct kd_conn *c;
-	unsigned int bkt, n = bus->n_conns;
+	unsigned int n = bus->n_conns;
 	int ret;
 
 	list_for_each_entry(c, &bus->monitors, monitor_node)
@@ -605,7 +604,7 @@ static int kd_send_pick(struct kd_send *s)
 		if (ret)
 			return ret;
 	}
-	hash_for_each(bus->conns, bkt, c, bus_node) {
+	list_for_each_entry(c, &bus->all_conns, all_node) {
 		if (!kd_conn_ordinary(c) || !kd_match(c, s->m) ||
 		    !kd_may_talk(c, s->src))
 			continue;
