@@ -83,6 +83,34 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("cannot read it: {0}")]
+    ServiceRead(#[source] io::Error),
+    #[error("line {line}: expected Key=Value, found '{found}'")]
+    ServiceSyntax { line: usize, found: String },
+    #[error("no [D-BUS Service] group")]
+    ServiceNoGroup,
+    #[error("no Name=")]
+    ServiceNoName,
+    #[error("Name={0} is not a valid D-Bus name")]
+    ServiceBadName(String),
+    #[error("{0} has neither Exec= nor SystemdService=: nothing to start")]
+    ServiceNothingToStart(String),
+    #[error("{name} is already provided by {first}")]
+    ServiceDuplicate { name: String, first: String },
+    #[error("cannot read {path}: {source}")]
+    ModulesDep {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0} does not name kdbus.ko")]
+    ModuleNotListed(String),
+    #[error("{dep} names {entry}, but {file} is missing")]
+    ModuleFileMissing {
+        dep: String,
+        entry: String,
+        file: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -13,15 +13,17 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::Error;
+
 pub use bootenv::status::Service;
 
 pub const SYSTEM_SERVICES: &str = "/usr/share/dbus-1/system-services";
 
 /// A service file that was skipped, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Broken {
     pub file: PathBuf,
-    pub why: String,
+    pub why: Error,
 }
 
 /// Is `name` a valid D-Bus well-known name? (Two or more dot-separated
@@ -40,7 +42,7 @@ pub fn valid_name(name: &str) -> bool {
         })
 }
 
-pub fn parse(file: &Path, text: &str) -> Result<Service, String> {
+pub fn parse(file: &Path, text: &str) -> Result<Service, Error> {
     let mut in_group = false;
     let mut seen_group = false;
     let (mut name, mut exec, mut user, mut unit) = (None, None, None, None);
@@ -58,10 +60,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Service, String> {
             continue;
         }
         let Some((k, v)) = line.split_once('=') else {
-            return Err(format!(
-                "line {}: expected Key=Value, found '{line}'",
-                n + 1
-            ));
+            return Err(Error::ServiceSyntax {
+                line: n + 1,
+                found: line.to_owned(),
+            });
         };
         let v = v.trim().to_owned();
         match k.trim() {
@@ -73,16 +75,14 @@ pub fn parse(file: &Path, text: &str) -> Result<Service, String> {
         }
     }
     if !seen_group {
-        return Err("no [D-BUS Service] group".into());
+        return Err(Error::ServiceNoGroup);
     }
-    let name = name.ok_or("no Name=")?;
+    let name = name.ok_or(Error::ServiceNoName)?;
     if !valid_name(&name) {
-        return Err(format!("Name={name} is not a valid D-Bus name"));
+        return Err(Error::ServiceBadName(name));
     }
     if exec.as_deref().map_or(true, str::is_empty) && unit.as_deref().map_or(true, str::is_empty) {
-        return Err(format!(
-            "{name} has neither Exec= nor SystemdService=: nothing to start"
-        ));
+        return Err(Error::ServiceNothingToStart(name));
     }
     Ok(Service {
         name,
@@ -108,15 +108,16 @@ pub fn load(dir: &Path) -> (Vec<Service>, Vec<Broken>) {
     let mut broken = Vec::new();
     for file in files {
         let parsed = std::fs::read_to_string(&file)
-            .map_err(|e| format!("cannot read it: {e}"))
+            .map_err(Error::ServiceRead)
             .and_then(|t| parse(&file, &t));
         match parsed {
             Ok(s) => {
                 if let Some(first) = services.iter().find(|o| o.name == s.name) {
-                    broken.push(Broken {
-                        why: format!("{} is already provided by {}", s.name, first.file.display()),
-                        file,
-                    });
+                    let why = Error::ServiceDuplicate {
+                        name: s.name,
+                        first: first.file.display().to_string(),
+                    };
+                    broken.push(Broken { file, why });
                 } else {
                     services.push(s);
                 }
@@ -176,18 +177,23 @@ mod tests {
         let p = Path::new("x.service");
         assert!(parse(p, "Name=a.b\n")
             .unwrap_err()
+            .to_string()
             .contains("[D-BUS Service]"));
         assert!(parse(p, "[D-BUS Service]\nExec=/x\n")
             .unwrap_err()
+            .to_string()
             .contains("Name="));
         assert!(parse(p, "[D-BUS Service]\nName=nodots\nExec=/x\n")
             .unwrap_err()
+            .to_string()
             .contains("not a valid"));
         assert!(parse(p, "[D-BUS Service]\nName=a.b\n")
             .unwrap_err()
+            .to_string()
             .contains("nothing to start"));
         assert!(parse(p, "[D-BUS Service]\ngarbage\n")
             .unwrap_err()
+            .to_string()
             .contains("line 2"));
     }
 
@@ -235,8 +241,12 @@ mod tests {
         assert_eq!(ok.len(), 1);
         assert_eq!(ok[0].exec.as_deref(), Some("/a"));
         assert_eq!(bad.len(), 3, "{bad:?}");
-        assert!(bad.iter().any(|b| b.why.contains("already provided")));
-        assert!(bad.iter().any(|b| b.why.contains("cannot read")));
+        assert!(bad
+            .iter()
+            .any(|b| b.why.to_string().contains("already provided")));
+        assert!(bad
+            .iter()
+            .any(|b| b.why.to_string().contains("cannot read")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

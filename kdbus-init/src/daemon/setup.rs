@@ -330,7 +330,7 @@ fn load_module() -> Result<()> {
 /// Can this root load kdbus.ko for the running kernel (`modules_dir` is
 /// its `/lib/modules/RELEASE`)? Built in, or named in modules.dep with the
 /// file there; otherwise says what is missing.
-pub(super) fn module_in_root(modules_dir: &Path) -> std::result::Result<(), String> {
+pub(super) fn module_in_root(modules_dir: &Path) -> Result<()> {
     let is_kdbus = |path: &str| {
         Path::new(path)
             .file_name()
@@ -342,22 +342,24 @@ pub(super) fn module_in_root(modules_dir: &Path) -> std::result::Result<(), Stri
         return Ok(());
     }
     let dep = modules_dir.join("modules.dep");
-    let text =
-        std::fs::read_to_string(&dep).map_err(|e| format!("cannot read {}: {e}", dep.display()))?;
+    let text = std::fs::read_to_string(&dep).map_err(|source| Error::ModulesDep {
+        path: dep.display().to_string(),
+        source,
+    })?;
     let entry = text
         .lines()
         .filter_map(|l| l.split_once(':').map(|(m, _)| m.trim()))
         .find(|m| is_kdbus(m))
-        .ok_or_else(|| format!("{} does not name kdbus.ko", dep.display()))?;
+        .ok_or_else(|| Error::ModuleNotListed(dep.display().to_string()))?;
     let file = modules_dir.join(entry);
     if file.is_file() {
         Ok(())
     } else {
-        Err(format!(
-            "{} names {entry}, but {} is missing",
-            dep.display(),
-            file.display()
-        ))
+        Err(Error::ModuleFileMissing {
+            dep: dep.display().to_string(),
+            entry: entry.to_owned(),
+            file: file.display().to_string(),
+        })
     }
 }
 
@@ -393,13 +395,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kdbus-init-modules-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("extra")).unwrap();
-        let err = module_in_root(&dir).unwrap_err();
+        let err = module_in_root(&dir).unwrap_err().to_string();
         assert!(
             err.contains("cannot read") && err.contains("modules.dep"),
             "{err}"
         );
         std::fs::write(dir.join("modules.dep"), "kernel/fs/fuse/fuse.ko:\n").unwrap();
-        let err = module_in_root(&dir).unwrap_err();
+        let err = module_in_root(&dir).unwrap_err().to_string();
         assert!(err.contains("does not name kdbus.ko"), "{err}");
         // Named, but the file was removed without depmod.
         std::fs::write(
@@ -407,17 +409,17 @@ mod tests {
             "kernel/fs/fuse/fuse.ko:\nextra/kdbus.ko.xz: kernel/fs/fuse/fuse.ko\n",
         )
         .unwrap();
-        let err = module_in_root(&dir).unwrap_err();
+        let err = module_in_root(&dir).unwrap_err().to_string();
         assert!(
             err.contains("extra/kdbus.ko.xz") && err.contains("missing"),
             "{err}"
         );
         std::fs::write(dir.join("extra/kdbus.ko.xz"), b"").unwrap();
-        assert_eq!(module_in_root(&dir), Ok(()));
+        assert!(module_in_root(&dir).is_ok());
         // Built in: no file needed.
         std::fs::remove_file(dir.join("extra/kdbus.ko.xz")).unwrap();
         std::fs::write(dir.join("modules.builtin"), "kernel/ipc/kdbus.ko\n").unwrap();
-        assert_eq!(module_in_root(&dir), Ok(()));
+        assert!(module_in_root(&dir).is_ok());
         // A module of another name ending the same way is not ours.
         std::fs::write(dir.join("modules.builtin"), "kernel/ipc/notkdbus.ko\n").unwrap();
         assert!(module_in_root(&dir).is_err());
