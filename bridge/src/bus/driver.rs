@@ -133,7 +133,7 @@ impl Peer {
             Some("org.freedesktop.DBus.Peer") => return self.peer_method(call),
             Some("org.freedesktop.DBus.Properties") => return self.properties(call),
             Some("org.freedesktop.DBus.Monitoring") if member == "BecomeMonitor" => {
-                return self.become_monitor(call)
+                return self.become_monitor(call, signals)
             }
             Some(DRIVER_INTERFACE) | None => {}
             Some(other) => {
@@ -426,8 +426,10 @@ impl Peer {
     /// bus (and with it its names), a kdbus monitor connection takes its
     /// place and every message on the bus reaches the client, filtered only
     /// by the given rules. The driver's own traffic (Hello, AddMatch...)
-    /// never crosses kdbus and is not seen.
-    fn become_monitor(&mut self, call: &Message) -> Reply {
+    /// never crosses kdbus and is not seen. As on every D-Bus bus, the
+    /// client gets NameLost for each name it had, its unique name last:
+    /// sd-bus's monitors wait for that before they show anything.
+    fn become_monitor(&mut self, call: &Message, signals: &mut Vec<Message>) -> Reply {
         let (texts, flags): (Vec<String>, u32) = args(call)?;
         if flags != 0 {
             return Err(BusError::invalid_args("BecomeMonitor takes no flags"));
@@ -464,6 +466,13 @@ impl Peer {
             })
             .connect(&self.config.bus_path)
             .map_err(|e| BusError::failed(format!("the kernel refused a monitor: {e}")))?;
+        let mut lost = self.own_names();
+        lost.push(self.unique.clone());
+        for name in lost {
+            let signal = Message::signal(DRIVER_PATH, DRIVER_INTERFACE, "NameLost", &(&name,))
+                .map_err(|e| BusError::failed(format!("cannot marshal NameLost: {e}")))?;
+            signals.push(signal);
+        }
         self.conn = Some(monitor);
         self.rules.clear();
         self.monitor = Some(rules);
@@ -663,6 +672,18 @@ impl Peer {
             groups: Some(groups),
             seclabel: meta.seclabel,
         })
+    }
+
+    /// The well-known names the client's connection owns now.
+    fn own_names(&self) -> Vec<String> {
+        let conn = self.conn();
+        conn.conn_info(kdbus::Peer::Id(conn.id()), AttachFlags::NAMES)
+            .ok()
+            .and_then(|info| info.metadata.names)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| n.name)
+            .collect()
     }
 
     /// The id owning `name` (unique or well-known); activators own nothing.

@@ -596,7 +596,9 @@ fn signals_reach_exactly_the_clients_whose_rules_match() {
     let text = std::fs::read_to_string(&out_path).unwrap();
     let got: Vec<_> = monitored(&text)
         .into_iter()
-        .filter(|(_, member, _)| member != "Sync" && member != "NameAcquired")
+        // NameAcquired and NameLost of its own unique name are the driver's
+        // to the monitor itself (before and as it becomes one), not rules'.
+        .filter(|(_, member, _)| !["Sync", "NameAcquired", "NameLost"].contains(&member.as_str()))
         .map(|(p, m, a)| format!("{p} {m} {a}"))
         .collect();
     assert_eq!(
@@ -878,6 +880,100 @@ fn dbus_monitor_sees_calls_replies_and_signals() {
         .find("method return")
         .unwrap_or_else(|| panic!("no return in:\n{text}"));
     assert!(text[call + ret..].contains("string \"watched\""), "{text}");
+}
+
+/// Starts `program args` with its stdout line-buffered into `file`.
+fn spawn_logged(program: &str, args: &[&str], file: &Path) -> Child {
+    Command::new("stdbuf")
+        .arg("-oL")
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(file).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {program}: {e}"))
+}
+
+#[test]
+fn busctl_and_gdbus_introspect_and_monitor_a_service() {
+    let b = Bridge::start();
+    let _service = b.service("org.example.Test");
+    let xml = b.ok(
+        "gdbus",
+        &[
+            "introspect",
+            "--address",
+            &b.address,
+            "--dest",
+            "org.example.Test",
+            "--object-path",
+            "/org/example/Echo",
+        ],
+    );
+    assert!(xml.contains("interface org.example.Echo"), "{xml}");
+    assert!(xml.contains("Echo(in  s"), "{xml}");
+    let members = b.busctl(&[
+        "introspect",
+        "--no-pager",
+        "org.example.Test",
+        "/org/example/Echo",
+    ]);
+    assert!(members.contains(".ReadFd"), "{members}");
+
+    let busctl_out = b.dir.join("busctl-monitor.out");
+    let gdbus_out = b.dir.join("gdbus-monitor.out");
+    let addr = b.address_arg();
+    let mut monitors = [
+        spawn_logged("busctl", &[&addr, "monitor"], &busctl_out),
+        spawn_logged(
+            "gdbus",
+            &[
+                "monitor",
+                "--address",
+                &b.address,
+                "--dest",
+                "org.example.Test",
+            ],
+            &gdbus_out,
+        ),
+    ];
+    // Both start asynchronously: emit until each has seen a signal.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (busctl_text, gdbus_text) = loop {
+        b.dbus_send(&[
+            "--dest=org.example.Test",
+            "/org/example/Echo",
+            "org.example.Echo.Emit",
+            "string:/watched",
+            "string:marker",
+        ]);
+        std::thread::sleep(Duration::from_millis(300));
+        let busctl_text = std::fs::read_to_string(&busctl_out).unwrap_or_default();
+        let gdbus_text = std::fs::read_to_string(&gdbus_out).unwrap_or_default();
+        if busctl_text.contains("\"marker\"") && gdbus_text.contains("'marker'") {
+            break (busctl_text, gdbus_text);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "monitors saw no signal:\nbusctl:\n{busctl_text}\ngdbus:\n{gdbus_text}\n{}",
+            b.log()
+        );
+    };
+    for m in &mut monitors {
+        let _ = m.kill();
+        let _ = m.wait();
+    }
+    // busctl shows nothing before the NameLost of its own unique name;
+    // then everything, the call that made the signal too.
+    assert!(busctl_text.contains("Member=Emit"), "{busctl_text}");
+    assert!(busctl_text.contains("Member=Ping"), "{busctl_text}");
+    // gdbus watches the service's signals only.
+    assert!(
+        gdbus_text.contains("/watched: org.example.Echo.Ping ('marker',)"),
+        "{gdbus_text}"
+    );
+    assert!(!gdbus_text.contains("Emit"), "{gdbus_text}");
 }
 
 #[test]
