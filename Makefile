@@ -177,6 +177,7 @@ lint: $(CHECKPATCH) $(KERNELDOC)
 
 unit:
 	$(CARGO) test --workspace --exclude kdbus-abi-tests
+	tests/packaging/system-bus-generator.sh
 
 # kdbus.ko must build without a single warning, W=1 included: builds the
 # module in $(1) for kernel $(2), logging to $(3).
