@@ -3,7 +3,6 @@
 //! name, in order, with their reply slots; and back when it leaves.
 
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use kdbus::abi::*;
@@ -209,14 +208,12 @@ fn exit_on_idle_loses_nothing() {
     let a = Arc::new(bus.conn());
     // below the 256 messages one user may queue on a receiver
     const N: u32 = 200;
-    let done = Arc::new(AtomicBool::new(false));
-    let (a2, done2) = (a.clone(), done.clone());
+    let a2 = a.clone();
     let sender = std::thread::spawn(move || {
         for i in 0..N {
             a2.send(&MessageBuilder::to_name(NAME).payload(&i.to_ne_bytes()))
-                .unwrap();
+                .unwrap_or_else(|e| panic!("send {i} of {N} to {NAME}: {e}"));
         }
-        done2.store(true, Ordering::SeqCst);
     });
 
     let mut seen = Vec::new();
@@ -227,8 +224,10 @@ fn exit_on_idle_loses_nothing() {
         }
     };
     // services come and go; each leaves only when idle (BYEBYE), and
-    // takes over what queued on the activator meanwhile
-    while !done.load(Ordering::SeqCst) || readable(&act) {
+    // takes over what queued on the activator meanwhile. Until the sender
+    // has *ended*: a send that fails must fail the test, not leave this
+    // loop waiting for a sender that is gone.
+    while !sender.is_finished() || readable(&act) {
         rounds += 1;
         let svc = bus.conn();
         svc.acquire_name(NAME, NameFlags::empty()).unwrap();
@@ -244,7 +243,9 @@ fn exit_on_idle_loses_nothing() {
             }
         }
     }
-    sender.join().unwrap();
+    if let Err(panic) = sender.join() {
+        std::panic::resume_unwind(panic);
+    }
     eprintln!("exit on idle: {rounds} services");
     assert_eq!(seen, (0..N).collect::<Vec<_>>(), "all, once, in order");
 }
