@@ -415,6 +415,11 @@ static int kd_send_prepare(struct kd_send *s)
 		if (!ret)
 			continue;
 		if (i == s->main) {
+			/* its owner left after routing: the name moved on */
+			if (ret == -ECONNRESET && s->m->dst_name) {
+				ret = KD_RETRY;
+				break;
+			}
 			/* unicast signals fail silently, all else loudly */
 			if (!(s->m->head->flags & KDBUS_MSG_SIGNAL))
 				break;
@@ -578,6 +583,9 @@ static int kd_send_unicast(struct kd_send *s)
 		kd_send_drop_dests(s);
 		/* a reply that failed, or starts over, is owed again */
 		kd_send_drop_taken(s);
+		/* the owner's disconnect may still be under way on this CPU */
+		if (ret == KD_RETRY)
+			cond_resched();
 	} while (ret == KD_RETRY);
 
 	return ret;
