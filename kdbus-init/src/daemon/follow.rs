@@ -294,22 +294,24 @@ impl Daemon {
             // A copy in /run holds nothing of the previous root, which can
             // then be unmounted; only if that fails does the old one stay.
             (_, refused) => {
-                let unusable = match &refused {
-                    None => format!(
-                        "the new root has no kdbus-init binary ({})",
-                        BINARY_PATHS.join(", ")
+                let (unusable, fix) = match &refused {
+                    None => (
+                        format!(
+                            "the new root has no kdbus-init binary ({})",
+                            BINARY_PATHS.join(", ")
+                        ),
+                        "install kdbus-init in this root".to_owned(),
                     ),
-                    Some((b, why)) => format!(
-                        "the new root's kdbus-init {} cannot take over the running one's \
-                         state ({why})",
-                        b.display()
-                    ),
-                };
-                let fix = match &refused {
-                    None => "install kdbus-init in this root".to_owned(),
-                    Some(_) => format!(
-                        "install kdbus-init {} or later in this root",
-                        env!("CARGO_PKG_VERSION")
+                    Some((b, why)) => (
+                        format!(
+                            "the new root's kdbus-init {} cannot take over the running one's \
+                             state ({why})",
+                            b.display()
+                        ),
+                        format!(
+                            "install kdbus-init {} or later in this root",
+                            env!("CARGO_PKG_VERSION")
+                        ),
                     ),
                 };
                 // On the console too: the log may be between sinks while
