@@ -30,6 +30,15 @@ pub fn all() -> Vec<Scenario> {
     ]
 }
 
+/// What the probe reports of the real root's system bus units and daemons.
+const BUS_UNIT_KEYS: [&str; 5] = [
+    "dbus_service",
+    "dbus_socket",
+    "dbus_state",
+    "bridge_procs",
+    "broker_procs",
+];
+
 fn bridge_is_the_system_bus(c: &mut Checks) {
     kdbus_on(c);
     reported(c);
@@ -42,16 +51,7 @@ fn bridge_is_the_system_bus(c: &mut Checks) {
         "real root: dbus.service and dbus.socket are kdbus-bridge's (the generator's aliases), \
          active; no dbus-broker runs",
         ok,
-        c.describe(
-            P,
-            &[
-                "dbus_service",
-                "dbus_socket",
-                "dbus_state",
-                "bridge_procs",
-                "broker_procs",
-            ],
-        ),
+        c.describe(P, &BUS_UNIT_KEYS),
     );
     let logs = c.m.all(P, "log").join(" | ");
     c.bus(
@@ -110,16 +110,7 @@ fn broker_is_the_system_bus(c: &mut Checks) {
     c.base(
         "real root: dbus.service is dbus-broker, active; no kdbus-bridge runs",
         ok,
-        c.describe(
-            P,
-            &[
-                "dbus_service",
-                "dbus_socket",
-                "dbus_state",
-                "bridge_procs",
-                "broker_procs",
-            ],
-        ),
+        c.describe(P, &BUS_UNIT_KEYS),
     );
     clients_answer(c);
 }
