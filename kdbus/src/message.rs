@@ -1302,9 +1302,14 @@ pub(crate) mod tests {
         assert_eq!(header.cookie, 42);
         assert_eq!(header.priority, -3);
         assert_eq!(header.payload_type, KDBUS_PAYLOAD_DBUS);
+        // A 5 s deadline starts from the coarse clock plus one tick of it:
+        // never early, at most a tick late.
         let soon = deadline_after(Duration::ZERO);
+        let tick = *COARSE_RESOLUTION_NS
+            .get()
+            .expect("a coarse deadline was taken");
         assert!(header.timeout_ns_or_cookie_reply > soon);
-        assert!(header.timeout_ns_or_cookie_reply <= soon + 5_000_000_000);
+        assert!(header.timeout_ns_or_cookie_reply <= soon + 5_000_000_000 + tick);
 
         let items = Items::new(&buf.as_bytes()[64..]).decode_all().unwrap();
         assert_eq!(items[0], Item::DstName("org.example.Foo"));
