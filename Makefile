@@ -28,7 +28,7 @@ APT_PACKAGES := linux-image-amd64 linux-headers-amd64 linux-source-6.1 \
 	qemu-system-x86 dracut-core initramfs-tools-core busybox-static cpio kmod e2fsprogs \
 	mmdebstrap zstd gcc make python3-venv dkms \
 	dbus-daemon dbus-broker libdbus-1-dev pkg-config \
-	dbus-bin libglib2.0-bin python3-dbus python3-gi systemd
+	dbus-bin dbus-tests libglib2.0-bin python3-dbus python3-gi systemd
 VENV := .venv
 VNG := $(VENV)/bin/vng
 LINUX_SRC := build/linux-source

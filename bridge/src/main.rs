@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use kdbus_bridge::bus::BusConfig;
-use kdbus_bridge::launcher::{listener, Limits};
+use kdbus_bridge::launcher::{follow, listener, Limits};
 use kdbus_bridge::policy::{Policy, PolicyStore};
 use signal_hook::consts::SIGHUP;
 use signal_hook::iterator::Signals;
@@ -44,6 +44,10 @@ struct Cli {
     /// configuration's max_message_size, else 32 MiB].
     #[arg(long)]
     max_message_size: Option<usize>,
+    /// Serve for the whole boot: enter each new root PID 1 switches to (the
+    /// real root, the shutdown root) instead of ending with the old one.
+    #[arg(long)]
+    follow_root: bool,
 }
 
 const DEFAULT_CONFIG: &str = "/usr/share/dbus-1/system.conf";
@@ -148,6 +152,9 @@ fn main() -> Result<()> {
             }
         })
         .context("starting the thread that waits for SIGHUP")?;
+    if cli.follow_root {
+        follow::start(config.policy.clone())?;
+    }
     let socket = match listener::from_systemd()? {
         Some(socket) => {
             info!(

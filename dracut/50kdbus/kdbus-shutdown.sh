@@ -7,6 +7,18 @@
 if [ -e /run/kdbus/kdbus-init.pid ]; then
     kdbus-init follow --timeout 15 || warn "kdbus: kdbus-init did not move into the shutdown root"
 fi
+# A bridge from the initramfs enters this root by itself (it follows PID 1):
+# wait for it, since dracut then kills whatever is still in /oldroot.
+if [ -e /run/kdbus/kdbus-bridge.pid ]; then
+    _pid=$(cat /run/kdbus/kdbus-bridge.pid)
+    _i=0
+    while [ -d "/proc/$_pid" ] && [ "$(readlink "/proc/$_pid/root")" != / ] && [ $_i -lt 50 ]; do
+        sleep 0.1
+        _i=$((_i + 1))
+    done
+    [ -d "/proc/$_pid" ] && [ "$(readlink "/proc/$_pid/root")" != / ] \
+        && warn "kdbus: kdbus-bridge did not move into the shutdown root"
+fi
 if [ "$(getarg rd.kdbus.shell=)" = "shutdown" ] && ! command -v kdbusctl >/dev/null; then
     echo "kdbus: rd.kdbus.shell=shutdown, but this image has no shell tools: rebuild it with kdbus_shell=yes in /etc/dracut.conf.d/kdbus.conf" >/dev/console
 elif [ "$(getarg rd.kdbus.shell=)" = "shutdown" ]; then

@@ -28,7 +28,26 @@ check() {
 	fi
 }
 
+# $1: pid file contents ("" for none), $2: whether the bridge must be
+# stopped at shutdown (yes/no): only a bridge from the initramfs stays.
+check_shutdown() {
+	local early="$tmp/early" dropin got=no
+	dropin="$early/kdbus-bridge.service.d/50-real-root.conf"
+	rm -rf "$early" && mkdir -p "$early"
+	printf '%s' "$1" >"$tmp/bridge.pid"
+	KDBUS_CMDLINE=kdbus=1 KDBUS_UNIT_DIRS="$dirs" KDBUS_BRIDGE_PID_FILE="$tmp/bridge.pid" \
+		"$gen" "$tmp/normal" "$early" "$tmp/late" 2>"$tmp/stderr"
+	grep -qx "Conflicts=shutdown.target" "$dropin" 2>/dev/null && got=yes
+	if [ "$got" != "$2" ]; then
+		echo "FAIL: bridge pid '$1': stopped at shutdown: $got, expected $2" >&2
+		failed=1
+	fi
+}
+
 local_unit="$tmp/usr/local/lib/kdbus-bridge.service"
+check_shutdown "" yes
+check_shutdown "$$" no
+check_shutdown "999999999" yes
 check "root=/dev/vda kdbus=1 quiet" "$local_unit"
 check "kdbus" "$local_unit"
 check "kdbus=yes" "$local_unit"

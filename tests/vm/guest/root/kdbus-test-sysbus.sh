@@ -12,7 +12,13 @@ bus_unit=$(systemctl show -P Id dbus.service)
 say dbus_service "$bus_unit"
 say dbus_socket "$(systemctl show -P Id dbus.socket)"
 say dbus_state "$(systemctl show -P ActiveState dbus.service)"
-say bridge_procs "$(pidof kdbus-bridge | wc -w)"
+# By their command name: pidof does not know a bridge that the initramfs
+# started ('@' argv[0], its program file gone).
+bridges=0
+for comm in /proc/[0-9]*/comm; do
+    [ "$(cat "$comm" 2>/dev/null)" = kdbus-bridge ] && bridges=$((bridges + 1))
+done
+say bridge_procs "$bridges"
 say broker_procs "$(pidof dbus-broker | wc -w)"
 
 names=$(bounded busctl --system list --no-legend --no-pager 2>&1)
@@ -37,6 +43,17 @@ say loginctl "rc=$? $out"
 for unit in systemd-hostnamed systemd-timedated systemd-logind; do
     say unit_state "$unit $(systemctl show -P ActiveState $unit.service)"
 done
+
+# The client that connected in the initramfs (kdbus=1, images with D-Bus):
+# still there, with the same unique name, answering.
+say early_owner "$(bounded busctl --system call org.freedesktop.DBus /org/freedesktop/DBus \
+    org.freedesktop.DBus GetNameOwner s org.kdbus.test.Early 2>&1)"
+out=$(bounded busctl --system call org.kdbus.test.Early /org/kdbus/test org.kdbus.test.Echo Ping 2>&1)
+say early_call "rc=$? $out"
+# Which bridge serves: the initramfs's (its program file went with the
+# initramfs) or this root's.
+pid=$(cat /run/kdbus/kdbus-bridge.pid 2>/dev/null)
+[ -n "$pid" ] && say bridge_exe "$(readlink "/proc/$pid/exe")"
 
 say bus_id "$(bounded busctl --system status 2>/dev/null | sed -n 's/^BusID=//p')"
 # What the bus said about itself (the journal knows the unit by its own

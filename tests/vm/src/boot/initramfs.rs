@@ -18,6 +18,9 @@ const SYSTEM_DRACUT: &str = "/usr/lib/dracut";
 pub enum Flavour {
     /// systemd in the initramfs (dracut's systemd modules).
     Systemd,
+    /// The same with D-Bus (dracut's dbus module: dbus-broker), which
+    /// `--add kdbus` accompanies with kdbus-bridge.
+    SystemdDbus,
     /// dracut's own shell init, no systemd.
     Shell,
     /// initramfs-tools (mkinitramfs), not dracut: see `initramfs_tools.rs`.
@@ -29,6 +32,9 @@ impl Flavour {
         match self {
             Flavour::Systemd => {
                 "base systemd systemd-initrd systemd-journald dracut-systemd rootfs-block kernel-modules fs-lib udev-rules shutdown"
+            }
+            Flavour::SystemdDbus => {
+                "base systemd systemd-initrd systemd-journald dracut-systemd rootfs-block kernel-modules fs-lib udev-rules shutdown dbus"
             }
             Flavour::Shell => "base rootfs-block kernel-modules fs-lib udev-rules shutdown",
             Flavour::InitramfsTools => unreachable!("initramfs-tools images are not built by dracut"),
@@ -67,6 +73,8 @@ pub struct Inputs<'a> {
     pub bindir: &'a Path,
     pub kdbus_ko: &'a Path,
     pub probe: &'a Path,
+    /// kdbus-bridge as `make install` builds it (images with D-Bus).
+    pub bridge: &'a Path,
 }
 
 /// A dracut base directory: the system's, plus our modules.
@@ -115,7 +123,12 @@ fn hash_inputs(flavour: Flavour, with_kdbus: bool, inputs: &Inputs) -> Result<St
         }
         std::fs::read(inputs.kdbus_ko)?.hash(&mut h);
         std::fs::read(inputs.probe)?.hash(&mut h);
-        for dir in ["dracut/50kdbus", "tests/vm/guest/90kdbustest"] {
+        let mut dirs = vec!["dracut/50kdbus", "tests/vm/guest/90kdbustest"];
+        if flavour == Flavour::SystemdDbus {
+            std::fs::read(inputs.bridge)?.hash(&mut h);
+            dirs.push("systemd");
+        }
+        for dir in dirs {
             let mut files: Vec<_> = std::fs::read_dir(inputs.checkout.join(dir))?
                 .flatten()
                 .map(|e| e.path())
@@ -148,6 +161,7 @@ pub fn build(cache: &Path, flavour: Flavour, content: Content, inputs: &Inputs) 
         "initrd-{}-{}-{}.img",
         match flavour {
             Flavour::Systemd => "systemd",
+            Flavour::SystemdDbus => "sddbus",
             Flavour::Shell => "shell",
             Flavour::InitramfsTools => "itools",
         },
@@ -170,6 +184,8 @@ pub fn build(cache: &Path, flavour: Flavour, content: Content, inputs: &Inputs) 
         .env("KDBUS_BINDIR", inputs.bindir)
         .env("KDBUS_KO", inputs.kdbus_ko)
         .env("KDBUS_TEST_PROBE", inputs.probe)
+        .env("KDBUS_BRIDGE", inputs.bridge)
+        .env("KDBUS_UNITS", inputs.checkout.join("systemd"))
         .args([
             "--force",
             "--quiet",

@@ -110,6 +110,7 @@ impl Env {
             bindir: &self.bindir,
             kdbus_ko: &self.kdbus_ko,
             probe: &self.probe,
+            bridge: &self.bridge,
         }
     }
 
@@ -204,6 +205,19 @@ impl Env {
                 self.checkout.join("systemd/kdbus-system-bus-generator"),
                 "/usr/lib/systemd/system-generators/kdbus-system-bus-generator",
                 0o755,
+            ),
+            // The early client came from the initramfs: its policy, and its
+            // unit, without which systemd would stop it when it isolates
+            // the default target after the switch.
+            add(
+                g.join("90kdbustest/org.kdbus.test.Early.conf"),
+                "/usr/share/dbus-1/system.d/org.kdbus.test.Early.conf",
+                0o644,
+            ),
+            add(
+                g.join("90kdbustest/kdbus-test-early-client.service"),
+                "/etc/systemd/system/kdbus-test-early-client.service",
+                0o644,
             ),
             add(
                 g.join("root/kdbus-test-sysbus.sh"),
@@ -390,8 +404,8 @@ pub fn run(env: &Env, names: &[String]) -> Result<bool> {
 }
 
 /// `dracut --add kdbus` brings the module, the binaries, the unit (or the
-/// shell-init hook and switch_root) and the shutdown hook; without it,
-/// nothing of kdbus is in the image.
+/// shell-init hook and switch_root) and the shutdown hook, and in images
+/// with D-Bus the bridge; without it, nothing of kdbus is in the image.
 fn image_content(env: &Env, images: &mut Vec<PathBuf>) -> Result<Vec<(String, bool, String)>> {
     let mut out = Vec::new();
     let mut check = |name: &str, files: &[String], want: &[&str], unwanted: &[&str]| {
@@ -440,7 +454,25 @@ fn image_content(env: &Env, images: &mut Vec<PathBuf>) -> Result<Vec<(String, bo
             "kdbus-test",
             "kdbus-boot-probe",
             "kdbusctl",
+            "kdbus-bridge",
         ],
+    );
+    // The image of the system-bus scenarios.
+    let with_dbus = env.initramfs(Flavour::SystemdDbus, initramfs::Content::KdbusTest)?;
+    images.push(with_dbus.clone());
+    check(
+        "--add kdbus in an image with dracut's dbus: kdbus-bridge, its units and the generator \
+         that makes them dbus.service with kdbus=1, beside dbus-broker for kdbus=0",
+        &initramfs::list(&with_dbus)?,
+        &[
+            "usr/bin/kdbus-bridge",
+            "system/kdbus-bridge.service",
+            "system/kdbus-bridge.socket",
+            "system-generators/kdbus-system-bus-generator",
+            "usr/share/dbus-1/system.conf",
+            "usr/bin/dbus-broker",
+        ],
+        &[],
     );
     let shell_tools = env.initramfs(Flavour::Systemd, initramfs::Content::KdbusTest)?;
     images.push(shell_tools.clone());

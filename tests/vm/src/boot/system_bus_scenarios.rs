@@ -1,8 +1,11 @@
-//! Boot scenarios of the system bus in the real root (`kdbus.test.sysbus`
-//! runs `kdbus-test-sysbus.sh` there, which reports as phase `sysbus`):
-//! with kdbus=1 kdbus-bridge is dbus.service on the kernel bus, systemd and
-//! its bus-activated services are reachable through it; with kdbus=0 the
-//! distro's dbus-broker is the system bus and nothing of kdbus runs.
+//! Boot scenarios of the system bus, in an initramfs with D-Bus (dracut's
+//! dbus module beside `--add kdbus`) and in the real root
+//! (`kdbus.test.sysbus` runs `kdbus-test-sysbus.sh` there, which reports as
+//! phase `sysbus`): with kdbus=1 kdbus-bridge is dbus.service on the kernel
+//! bus from the initramfs on, systemd and its bus-activated services are
+//! reachable through it, and a client that connected in the initramfs
+//! keeps its connection to the shutdown root; with kdbus=0 the distro's
+//! dbus-broker is the system bus in both and nothing of kdbus runs.
 
 use super::initramfs::Flavour;
 use super::scenarios::{bus_id, kdbus_off, kdbus_on, Checks, Scenario};
@@ -13,16 +16,16 @@ pub fn all() -> Vec<Scenario> {
     vec![
         Scenario {
             name: "system-bus",
-            about: "kdbus=1: kdbus-bridge is dbus.service on the kernel bus in the real root; systemd, logind, hostnamed (bus-activated by kdbus-init) and timedated answer through it; everything of kdbus-on holds",
-            flavour: Flavour::Systemd,
+            about: "kdbus=1: kdbus-bridge is dbus.service on the kernel bus from the initramfs on; systemd, logind, hostnamed (bus-activated by kdbus-init) and timedated answer through it in the real root; a D-Bus client of the initramfs (dbus-test-tool, '@') keeps its connection and answers busctl in the real root and dbus-send in the shutdown root; everything of kdbus-on holds",
+            flavour: Flavour::SystemdDbus,
             cmdline: "kdbus=1 kdbus.test.sysbus",
             shell: false,
             evaluate: bridge_is_the_system_bus,
         },
         Scenario {
             name: "system-bus-0",
-            about: "kdbus=0: dbus-broker is the system bus, as without kdbus; no kdbus-bridge, nothing of kdbus loaded",
-            flavour: Flavour::Systemd,
+            about: "kdbus=0: dbus-broker is the system bus in the initramfs and the real root, as without kdbus; no kdbus-bridge, nothing of kdbus loaded",
+            flavour: Flavour::SystemdDbus,
             cmdline: "kdbus=0 kdbus.test.sysbus",
             shell: false,
             evaluate: broker_is_the_system_bus,
@@ -97,11 +100,68 @@ fn bridge_is_the_system_bus(c: &mut Checks) {
         initrd.is_some() && seen == initrd,
         format!("initrd {initrd:?}, busctl {seen:?}"),
     );
+    the_initramfs_client_stays(c);
+}
+
+/// The initramfs's D-Bus is the bridge, which stays for the whole boot, and
+/// a client that connected there keeps its connection (the same unique
+/// name) through the real root into the shutdown root.
+fn the_initramfs_client_stays(c: &mut Checks) {
+    let ok = c.is("initrd", "dbus_service", "kdbus-bridge.service")
+        && c.is("initrd", "dbus_state", "active");
+    c.bus(
+        "initramfs: dbus.service is kdbus-bridge, active, in place of dracut's dbus-broker",
+        ok,
+        c.describe("initrd", &["dbus_service", "dbus_state"]),
+    );
+    let first = unique_name(c.m.get("initrd", "early_owner"));
+    c.bus(
+        "initramfs: the early client (dbus-test-tool) owns org.kdbus.test.Early",
+        first.is_some(),
+        c.describe("initrd", &["early_owner", "early_pid"]),
+    );
+    let exe = c.m.get(P, "bridge_exe").unwrap_or("(missing)");
+    c.bus(
+        "real root: the bridge that serves is the initramfs's (its program went with the initramfs)",
+        exe.ends_with("(deleted)"),
+        format!("the bridge's program: {exe}"),
+    );
+    for (phase, where_) in [
+        (P, "real root (busctl call)"),
+        ("final", "shutdown root (dbus-send)"),
+    ] {
+        let owner = unique_name(c.m.get(phase, "early_owner"));
+        let call = c.m.get(phase, "early_call").unwrap_or("(missing)");
+        c.bus(
+            &format!(
+                "{where_}: the early client answers on the connection it opened in the initramfs"
+            ),
+            first.is_some() && owner == first && (call == "rc=0" || call.starts_with("rc=0 ")),
+            format!("owner in the initramfs {first:?}, now {owner:?}; the call: {call}"),
+        );
+    }
+}
+
+/// The unique name (`":1.N"`, quoted) in a reply printed by busctl or
+/// dbus-send (whose header line names sender and destination unquoted).
+fn unique_name(reply: Option<&str>) -> Option<String> {
+    let reply = reply?;
+    let at = reply.find("\":1.")? + 1;
+    let name: String = reply[at..]
+        .chars()
+        .take_while(|ch| *ch == ':' || *ch == '.' || ch.is_ascii_digit())
+        .collect();
+    (name.len() > 3).then_some(name)
 }
 
 fn broker_is_the_system_bus(c: &mut Checks) {
     kdbus_off(c, None);
     reported(c);
+    c.base(
+        "initramfs: dbus.service is dracut's dbus-broker",
+        c.is("initrd", "dbus_service", "dbus-broker.service"),
+        c.describe("initrd", &["dbus_service"]),
+    );
     let ok = c.is(P, "dbus_service", "dbus-broker.service")
         && c.is(P, "dbus_socket", "dbus.socket")
         && c.is(P, "dbus_state", "active")
@@ -166,6 +226,7 @@ mod tests {
             "@@T initrd kdbusfs_mounts 0",
             "@@T initrd status missing",
             "@@T initrd end initrd",
+            "@@T initrd dbus_service dbus-broker.service",
             "@@T sysbus dbus_service dbus-broker.service",
             "@@T sysbus dbus_socket dbus.socket",
             "@@T sysbus dbus_state active",
@@ -263,6 +324,40 @@ mod tests {
         assert!(!failed
             .iter()
             .any(|f| f.contains("dbus.service and dbus.socket")));
+    }
+
+    #[test]
+    fn the_early_client_must_keep_its_unique_name_to_the_shutdown_root() {
+        let bridge_boot = |owner_at_the_end: &str| {
+            let mut lines: Vec<String> = broker_boot()
+                .into_iter()
+                .map(|l| {
+                    l.replace("dbus-broker.service", "kdbus-bridge.service")
+                        .replace("dbus_socket dbus.socket", "dbus_socket kdbus-bridge.socket")
+                        .replace("bridge_procs 0", "bridge_procs 1")
+                        .replace("broker_procs 1", "broker_procs 0")
+                })
+                .collect();
+            lines.extend([
+                "@@T initrd dbus_state active".to_owned(),
+                "@@T initrd early_owner s \":1.7\"".to_owned(),
+                "@@T sysbus early_owner s \":1.7\"".to_owned(),
+                "@@T sysbus early_call rc=0 ".to_owned(),
+                "@@T sysbus bridge_exe /usr/bin/kdbus-bridge (deleted)".to_owned(),
+                "@@T final early_call rc=0 method return time=1 sender=:1.7".to_owned(),
+                format!(
+                    "@@T final early_owner rc=0 method return time=1 sender=org.freedesktop.DBus \
+                     -> destination=:1.9 serial=3 reply_serial=2 string \"{owner_at_the_end}\""
+                ),
+            ]);
+            evaluate("system-bus", lines)
+        };
+        let stays = |failed: &[String]| !failed.iter().any(|f| f.contains("early client"));
+        let failed = bridge_boot(":1.7");
+        assert!(stays(&failed), "{failed:?}");
+        assert!(!stays(&bridge_boot(":1.12")));
+        assert_eq!(unique_name(Some("s \":1.42\"")), Some(":1.42".into()));
+        assert_eq!(unique_name(Some("Call failed: no owner")), None);
     }
 
     #[test]
