@@ -4,9 +4,12 @@
 //! root — so that what it opens later (the bus endpoint for new clients,
 //! the policy files, the user database) is that root's.
 //!
-//! Its pid goes into [`PID_FILE`], for the shutdown root's hook, which must
-//! not kill what is still in the old root, and for the real root's
-//! generator, which lets a bridge from the initramfs stay to the end.
+//! A bridge that started in the initramfs puts its pid into [`PID_FILE`],
+//! for the real root's generator, which lets such a bridge stay to the end
+//! (one that the real root started is stopped at shutdown: its program
+//! would keep that root busy), and for the shutdown root's hook, which
+//! waits for it to leave the old root before dracut kills what is left
+//! there.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -19,7 +22,7 @@ use tracing::{info, warn};
 
 use crate::policy::PolicyStore;
 
-/// Where a bridge that follows the roots says who it is.
+/// Where a bridge that started in the initramfs says who it is.
 pub const PID_FILE: &str = "/run/kdbus/kdbus-bridge.pid";
 
 /// How often PID 1's root is compared with ours. A client that connects in
@@ -27,15 +30,18 @@ pub const PID_FILE: &str = "/run/kdbus/kdbus-bridge.pid";
 /// until the new root's own mount takes its place.
 const INTERVAL: Duration = Duration::from_millis(100);
 
-/// Writes the pid file and starts the thread that follows PID 1's root;
-/// after each move the bus policy is read again from the new root.
+/// Starts the thread that follows PID 1's root (after each move the bus
+/// policy is read again from the new root); in the initramfs, writes the
+/// pid file first.
 pub fn start(policy: Arc<PolicyStore>) -> Result<()> {
     // /proc is opened once: after a switch it may be mounted elsewhere.
     let proc = mounts::open_path(Path::new("/proc")).context("opening /proc")?;
-    let pid_dir = Path::new(PID_FILE).parent().expect("an absolute path");
-    std::fs::create_dir_all(pid_dir)
-        .and_then(|()| std::fs::write(PID_FILE, format!("{}\n", std::process::id())))
-        .with_context(|| format!("writing {PID_FILE}"))?;
+    if mounts::in_initramfs() {
+        let pid_dir = Path::new(PID_FILE).parent().expect("an absolute path");
+        std::fs::create_dir_all(pid_dir)
+            .and_then(|()| std::fs::write(PID_FILE, format!("{}\n", std::process::id())))
+            .with_context(|| format!("writing {PID_FILE}"))?;
+    }
     std::thread::Builder::new()
         .name("follow-root".into())
         .spawn(move || loop {
