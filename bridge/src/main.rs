@@ -140,6 +140,7 @@ fn main() -> Result<()> {
         pool_size: kdbus::DEFAULT_POOL_SIZE,
         bus_id: kdbus::id128_hex(probe.bus_id128()),
         policy: Arc::new(PolicyStore::new(Some(cli.config.clone()), bus_uid, policy)),
+        monitors: Arc::default(),
     });
     drop(probe);
     let limits = Arc::new(limits);

@@ -426,7 +426,8 @@ impl Peer {
     /// bus (and with it its names), a kdbus monitor connection takes its
     /// place and every message on the bus reaches the client, filtered only
     /// by the given rules. The driver's own traffic (Hello, AddMatch...)
-    /// never crosses kdbus and is not seen. As on every D-Bus bus, the
+    /// never crosses kdbus: the driver hands it to the monitor through the
+    /// bridge's [`Monitors`](crate::bus::monitors::Monitors). As on every D-Bus bus, the
     /// client gets NameLost for each name it had, its unique name last:
     /// sd-bus's monitors wait for that before they show anything.
     fn become_monitor(&mut self, call: &Message, signals: &mut Vec<Message>) -> Reply {
@@ -473,9 +474,15 @@ impl Peer {
                 .map_err(|e| BusError::failed(format!("cannot marshal NameLost: {e}")))?;
             signals.push(signal);
         }
+        let monitored = self
+            .config
+            .monitors
+            .subscribe(rules.clone())
+            .map_err(|e| BusError::failed(format!("cannot watch the driver's traffic: {e}")))?;
         self.conn = Some(monitor);
         self.rules.clear();
         self.monitor = Some(rules);
+        self.monitored = Some(monitored);
         ok(call.header(), &())
     }
 

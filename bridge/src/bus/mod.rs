@@ -7,6 +7,7 @@ pub(crate) mod driver;
 pub mod errors;
 mod forward;
 pub mod matchrule;
+pub mod monitors;
 mod names;
 pub mod peer;
 

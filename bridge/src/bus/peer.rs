@@ -20,6 +20,7 @@ use kdbus::{AttachFlags, Connection, Creds, HelloBuilder, Pids};
 use crate::bus::access::Access;
 use crate::bus::errors::BusError;
 use crate::bus::matchrule::MatchRule;
+use crate::bus::monitors::Subscription;
 use crate::protocol::{Kind, Message, ProtocolError};
 
 /// The bus's own name: messages to it are handled by the driver.
@@ -52,6 +53,8 @@ pub struct BusConfig {
     pub bus_id: String,
     /// The bus policy in force.
     pub policy: Arc<crate::policy::PolicyStore>,
+    /// The monitors, for the driver's own traffic.
+    pub monitors: Arc<crate::bus::monitors::Monitors>,
 }
 
 /// The client's identity, from its socket (`SO_PEERCRED`).
@@ -104,6 +107,8 @@ pub struct Peer {
     pub(crate) own_serial: u32,
     /// After `BecomeMonitor`: the monitor's rules (empty: everything).
     pub(crate) monitor: Option<Vec<MatchRule>>,
+    /// After `BecomeMonitor`: where the driver's traffic arrives.
+    pub(crate) monitored: Option<Subscription>,
     pub(crate) access: Access,
 }
 
@@ -125,12 +130,29 @@ impl Peer {
             starting: Vec::new(),
             own_serial: u32::MAX,
             monitor: None,
+            monitored: None,
         }
     }
 
     /// The kdbus connection to poll, once the client said `Hello`.
     pub fn bus_fd(&self) -> Option<BorrowedFd<'_>> {
         self.conn.as_ref().map(|c| c.as_fd())
+    }
+
+    /// A monitor's mailbox of driver traffic, to poll.
+    pub fn monitor_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.monitored.as_ref().map(|m| m.fd())
+    }
+
+    /// A monitor's mailbox was readable: the driver traffic it holds.
+    pub fn on_driver_traffic(&mut self, out: &mut Vec<Message>) {
+        if let Some(m) = &self.monitored {
+            let (messages, dropped) = m.take();
+            if dropped > 0 {
+                tracing::info!(client = %self.unique, "the monitor fell behind: {dropped} driver message(s) dropped");
+            }
+            out.extend(messages);
+        }
     }
 
     /// `:1.<id>` once registered.
@@ -246,11 +268,35 @@ impl Peer {
                 if let Err(err) = self.check_send(h, &mut || vec![DRIVER_NAME.to_owned()]) {
                     return self.refuse(h.clone(), err, out);
                 }
+                if self.config.monitors.any() {
+                    return self.driver_call_monitored(msg, out);
+                }
                 self.driver_call(msg, out)?;
             }
             return Ok(());
         }
         self.forward(msg, out)
+    }
+
+    /// A driver call while monitors watch: they see it, with the client's
+    /// unique name as its sender (after Hello, the one it got), and what
+    /// the driver sends back.
+    fn driver_call_monitored(
+        &mut self,
+        msg: Message,
+        out: &mut Vec<Message>,
+    ) -> Result<(), PeerError> {
+        let mut call = Message::parse(msg.bytes().to_vec())?;
+        let first = out.len();
+        self.driver_call(msg, out)?;
+        let unique = self.unique.clone();
+        call.edit_header(|h| h.sender = Some(unique))?;
+        let monitors = &self.config.monitors;
+        monitors.publish(&call, &self.unique);
+        for answer in &out[first..] {
+            monitors.publish(answer, DRIVER_NAME);
+        }
+        Ok(())
     }
 
     /// Answers a message the policy refused (if it wants an answer).

@@ -242,7 +242,7 @@ fn run(
                 "authentication timed out".into(),
             )));
         }
-        wait(wire, None, Some(left));
+        wait(wire, None, None, Some(left));
         wire.read(limits).map_err(|e| anonymous(e.into()))?;
         let progress = auth
             .feed(&mut wire.input)
@@ -289,8 +289,20 @@ fn run(
             return Ok(name_of(&peer));
         }
         let want_bus = wire.pending_out < limits.max_pending_out;
-        let (socket_ready, bus) = wait(wire, peer.bus_fd().filter(|_| want_bus), None);
-        bus_ready = bus;
+        let ready = wait(
+            wire,
+            peer.bus_fd().filter(|_| want_bus),
+            peer.monitor_fd().filter(|_| want_bus),
+            None,
+        );
+        bus_ready = ready.bus;
+        if ready.driver_traffic {
+            peer.on_driver_traffic(&mut out);
+            for msg in out.drain(..) {
+                wire.queue(msg);
+            }
+        }
+        let socket_ready = ready.socket;
         if socket_ready {
             wire.read(limits).map_err(|e| named(&peer, e.into()))?;
             if wire.closed && wire.input.is_empty() {
@@ -312,30 +324,49 @@ fn named(peer: &Peer, e: PeerError) -> (String, PeerError) {
     (name_of(peer), e)
 }
 
-/// Waits for the socket (readable, or writable while output is pending)
-/// and the kdbus connection. Returns (socket readable, bus readable).
-fn wait(wire: &Wire, bus: Option<BorrowedFd<'_>>, timeout: Option<Duration>) -> (bool, bool) {
+/// What [`wait`] found ready.
+#[derive(Debug, Default)]
+struct Ready {
+    /// The socket is readable (or closed).
+    socket: bool,
+    /// The kdbus connection has messages.
+    bus: bool,
+    /// A monitor's mailbox has driver traffic.
+    driver_traffic: bool,
+}
+
+/// Waits for the socket (readable, or writable while output is pending),
+/// the kdbus connection and a monitor's mailbox.
+fn wait(
+    wire: &Wire,
+    bus: Option<BorrowedFd<'_>>,
+    mailbox: Option<BorrowedFd<'_>>,
+    timeout: Option<Duration>,
+) -> Ready {
     let mut socket_flags = PollFlags::IN;
     if !wire.output.is_empty() {
         socket_flags |= PollFlags::OUT;
     }
     let mut fds = vec![PollFd::new(&wire.stream, socket_flags)];
-    if let Some(bus) = bus {
-        fds.push(PollFd::from_borrowed_fd(bus, PollFlags::IN));
+    for fd in [bus, mailbox].into_iter().flatten() {
+        fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
     }
     let timeout = timeout.map(|t| Timespec {
         tv_sec: t.as_secs() as i64,
         tv_nsec: t.subsec_nanos().into(),
     });
-    match poll(&mut fds, timeout.as_ref()) {
-        Ok(_) => {}
-        Err(_) => return (false, false),
+    if poll(&mut fds, timeout.as_ref()).is_err() {
+        return Ready::default();
     }
-    let socket = fds[0]
-        .revents()
-        .intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR);
-    let bus = fds.get(1).is_some_and(|f| !f.revents().is_empty());
-    (socket, bus)
+    let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
+    let mailbox_at = if bus.is_some() { 2 } else { 1 };
+    Ready {
+        socket: fds[0]
+            .revents()
+            .intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR),
+        bus: bus.is_some() && ready(1),
+        driver_traffic: mailbox.is_some() && ready(mailbox_at),
+    }
 }
 
 impl Wire {

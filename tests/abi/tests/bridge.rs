@@ -822,58 +822,87 @@ fn activatable_names_start_their_service_when_called() {
     assert!(again.contains("uint32 2"), "{again}");
 }
 
+/// dbus-monitor with no rules (it becomes a monitor of everything), its
+/// output going to a file; returned once it shows what is sent.
+struct Watching {
+    monitor: Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Watching {
+    fn start(b: &Bridge, tag: &str) -> Watching {
+        let out = b.dir.join(format!("{tag}.out"));
+        let err = b.dir.join(format!("{tag}.err"));
+        let monitor = Command::new("dbus-monitor")
+            .args(["--address", &b.address])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("start dbus-monitor");
+        let w = Watching { monitor, out, err };
+        let bus = b.bus_arg();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !w.text().contains("member=Sync") {
+            b.ok(
+                "dbus-send",
+                &[&bus, "--type=signal", "/sync", "org.example.Echo.Sync"],
+            );
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(
+                Instant::now() < deadline,
+                "dbus-monitor saw nothing:\n{}\n{}",
+                w.text(),
+                b.log()
+            );
+        }
+        w
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Everything it printed until a signal `Done` came by (sent after what
+    /// the test watches: the monitor shows messages in order).
+    fn until_done(mut self, b: &Bridge) -> String {
+        b.ok(
+            "dbus-send",
+            &[
+                &b.bus_arg(),
+                "--type=signal",
+                "/sync",
+                "org.example.Echo.Done",
+            ],
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let text = loop {
+            let text = self.text();
+            if text.contains("member=Done") || Instant::now() > deadline {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let _ = self.monitor.kill();
+        let _ = self.monitor.wait();
+        let stderr = std::fs::read_to_string(&self.err).unwrap_or_default();
+        assert!(!stderr.contains("eavesdropping"), "no monitor: {stderr}");
+        text
+    }
+}
+
 #[test]
 fn dbus_monitor_sees_calls_replies_and_signals() {
     let b = Bridge::start();
     let _service = b.service("org.example.Test");
-    let out_path = b.dir.join("monitor.out");
-    let err_path = b.dir.join("monitor.err");
-    let mut monitor = Command::new("dbus-monitor")
-        .args(["--address", &b.address])
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .expect("start dbus-monitor");
-    let bus = b.bus_arg();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        b.ok(
-            "dbus-send",
-            &[&bus, "--type=signal", "/sync", "org.example.Echo.Sync"],
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        let text = std::fs::read_to_string(&out_path).unwrap_or_default();
-        if text.contains("member=Sync") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "dbus-monitor saw nothing:\n{text}\n{}",
-            b.log()
-        );
-    }
+    let watching = Watching::start(&b, "monitor");
     b.dbus_send(&[
         "--dest=org.example.Test",
         "/org/example/Echo",
         "org.example.Echo.Echo",
         "string:watched",
     ]);
-    b.ok(
-        "dbus-send",
-        &[&bus, "--type=signal", "/sync", "org.example.Echo.Done"],
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let text = loop {
-        let text = std::fs::read_to_string(&out_path).unwrap_or_default();
-        if text.contains("member=Done") || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let _ = monitor.kill();
-    let _ = monitor.wait();
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    assert!(!stderr.contains("eavesdropping"), "no monitor: {stderr}");
+    let text = watching.until_done(&b);
     let call = text
         .find("method call")
         .filter(|&at| text[at..].contains("member=Echo"))
@@ -882,6 +911,53 @@ fn dbus_monitor_sees_calls_replies_and_signals() {
         .find("method return")
         .unwrap_or_else(|| panic!("no return in:\n{text}"));
     assert!(text[call + ret..].contains("string \"watched\""), "{text}");
+}
+
+/// Calls to org.freedesktop.DBus never cross kdbus: the bridge hands them
+/// and the driver's answers to its monitors, as dbus-daemon's show them.
+#[test]
+fn dbus_monitor_sees_the_drivers_calls_and_replies() {
+    let b = Bridge::start();
+    let watching = Watching::start(&b, "driver-monitor");
+    let id = b.dbus_send(&[
+        "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.GetId",
+    ]);
+    let id = id
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("string "))
+        .unwrap_or_else(|| panic!("no id in {id}"))
+        .to_owned();
+    let text = watching.until_done(&b);
+    let call = text
+        .match_indices("method call")
+        .map(|(at, _)| at)
+        .find(|&at| {
+            let line = text[at..].lines().next().unwrap_or("");
+            line.contains("destination=org.freedesktop.DBus") && line.contains("member=GetId")
+        })
+        .unwrap_or_else(|| panic!("no GetId call in:\n{text}"));
+    let caller = text[call..]
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("sender="))
+        .expect("the call has a sender")
+        .to_owned();
+    assert!(caller.starts_with(":1."), "{text}");
+    let ret = text[call..]
+        .find("method return")
+        .map(|at| call + at)
+        .unwrap_or_else(|| panic!("no return after the call in:\n{text}"));
+    let line = text[ret..].lines().next().unwrap_or("");
+    assert!(
+        line.contains("sender=org.freedesktop.DBus")
+            && line.contains(&format!("destination={caller}")),
+        "{text}"
+    );
+    assert!(
+        text[ret..].contains(&id),
+        "the reply carries the id {id}:\n{text}"
+    );
 }
 
 /// Starts `program args` with its stdout line-buffered into `file`.
