@@ -50,6 +50,38 @@ say early_owner "$(bounded busctl --system call org.freedesktop.DBus /org/freede
     org.freedesktop.DBus GetNameOwner s org.kdbus.test.Early 2>&1)"
 out=$(bounded busctl --system call org.kdbus.test.Early /org/kdbus/test org.kdbus.test.Echo Ping 2>&1)
 say early_call "rc=$? $out"
+# The bus policy, for a user without privileges (kdbus-late): owning a name
+# that system.d reserves to root, a call that a deny send_* rule forbids
+# and one that an allow rule permits (the early client's policy), and a
+# name whose owning a policy file added at runtime allows after a reload.
+as_user() { bounded setpriv --reuid=kdbus-late --regid=kdbus-late --clear-groups "$@"; }
+request_name() {
+    as_user dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+        org.freedesktop.DBus.RequestName "string:$1" uint32:4 2>&1
+}
+call_early() {
+    as_user dbus-send --system --print-reply --dest=org.kdbus.test.Early /org/kdbus/test \
+        "org.kdbus.test.Echo.$1" 2>&1
+}
+# shellcheck disable=SC2046,SC2086  # replies on one line
+{
+    out=$(request_name org.freedesktop.login1); say policy_own_reserved "rc=$? $(echo $out)"
+    out=$(call_early Forbidden); say policy_denied_call "rc=$? $(echo $out)"
+    out=$(call_early Ping); say policy_allowed_call "rc=$? $(echo $out)"
+    out=$(request_name org.kdbus.test.Reloaded); say policy_own_before_reload "rc=$? $(echo $out)"
+    mkdir -p /etc/dbus-1/system.d
+    cat >/etc/dbus-1/system.d/kdbus-test-reload.conf <<'EOF'
+<busconfig>
+  <policy user="kdbus-late"><allow own="org.kdbus.test.Reloaded"/></policy>
+</busconfig>
+EOF
+    # Both buses' ExecReload= is a ReloadConfig call: done when it returns.
+    systemctl reload dbus.service
+    out=$(request_name org.kdbus.test.Reloaded); say policy_own_after_reload "rc=$? $(echo $out)"
+    rm -f /etc/dbus-1/system.d/kdbus-test-reload.conf
+    systemctl reload dbus.service
+}
+
 # Which bridge serves: the initramfs's (its program file went with the
 # initramfs) or this root's.
 pid=$(cat /run/kdbus/kdbus-bridge.pid 2>/dev/null)

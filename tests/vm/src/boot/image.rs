@@ -13,8 +13,9 @@ use anyhow::{bail, Context, Result};
 /// dracut-shutdown.service (it unpacks the initramfs into /run/initramfs at
 /// shutdown, which is where the bus goes last), and dbus-broker, Debian's
 /// default system bus: the bus of kdbus=0, which kdbus-bridge replaces with
-/// kdbus=1 (hostnamectl, timedatectl and loginctl come with systemd).
-const PACKAGES: &str = "systemd,systemd-sysv,udev,kmod,dracut,util-linux,dbus-broker";
+/// kdbus=1 (hostnamectl, timedatectl and loginctl come with systemd), and
+/// dbus-send (dbus-bin), whose errors show the message the bus gave.
+const PACKAGES: &str = "systemd,systemd-sysv,udev,kmod,dracut,util-linux,dbus-broker,dbus-bin";
 
 /// Runs in the new root (mmdebstrap --customize-hook, "$1" = the root).
 const CUSTOMIZE: &str = r#"

@@ -101,6 +101,7 @@ fn bridge_is_the_system_bus(c: &mut Checks) {
         format!("initrd {initrd:?}, busctl {seen:?}"),
     );
     the_initramfs_client_stays(c);
+    policy_holds(c, true);
 }
 
 /// The initramfs's D-Bus is the bridge, which stays for the whole boot, and
@@ -142,6 +143,59 @@ fn the_initramfs_client_stays(c: &mut Checks) {
     }
 }
 
+/// The bus policy as a user without privileges meets it
+/// (`kdbus-test-sysbus.sh`): with kdbus=0 the same script shows that
+/// dbus-broker, the reference, agrees on what is checked of both.
+fn policy_holds(c: &mut Checks, kdbus: bool) {
+    let denied = |v: &str| v.starts_with("rc=1 ") && v.contains("Error.AccessDenied");
+    let primary_owner = |v: &str| v.starts_with("rc=0 ") && v.ends_with("uint32 1");
+    let get = |c: &Checks, k: &str| c.m.get(P, k).unwrap_or("(missing)").to_owned();
+    let record = |c: &mut Checks, name: &str, ok: bool, why: String| {
+        if kdbus {
+            c.bus(name, ok, why)
+        } else {
+            c.base(name, ok, why)
+        }
+    };
+    let own = get(c, "policy_own_reserved");
+    record(
+        c,
+        "policy, unprivileged user: owning org.freedesktop.login1, which its system.d file \
+         reserves to root, is denied",
+        denied(&own),
+        own,
+    );
+    let (before, after) = (
+        get(c, "policy_own_before_reload"),
+        get(c, "policy_own_after_reload"),
+    );
+    record(
+        c,
+        "policy, unprivileged user: a name denied by default may be owned once a policy file \
+         allowing it is added and the bus reloaded (systemctl reload dbus.service)",
+        denied(&before) && primary_owner(&after),
+        format!("before: {before}; after: {after}"),
+    );
+    if !kdbus {
+        return;
+    }
+    let forbidden = get(c, "policy_denied_call");
+    record(
+        c,
+        "policy, unprivileged user: a call that a deny send_member rule forbids is AccessDenied, \
+         and the error names the rule",
+        denied(&forbidden) && forbidden.contains("send_member=\"Forbidden\""),
+        forbidden,
+    );
+    let allowed = get(c, "policy_allowed_call");
+    record(
+        c,
+        "policy, unprivileged user: a call that an allow send_destination rule permits is answered",
+        allowed.starts_with("rc=0 "),
+        allowed,
+    );
+}
+
 /// The unique name (`":1.N"`, quoted) in a reply printed by busctl or
 /// dbus-send (whose header line names sender and destination unquoted).
 fn unique_name(reply: Option<&str>) -> Option<String> {
@@ -162,6 +216,7 @@ fn broker_is_the_system_bus(c: &mut Checks) {
         c.is("initrd", "dbus_service", "dbus-broker.service"),
         c.describe("initrd", &["dbus_service"]),
     );
+    policy_holds(c, false);
     let ok = c.is(P, "dbus_service", "dbus-broker.service")
         && c.is(P, "dbus_socket", "dbus.socket")
         && c.is(P, "dbus_state", "active")
@@ -238,6 +293,9 @@ mod tests {
             "@@T sysbus hostnamectl rc=0 kdbus-vm",
             "@@T sysbus timedatectl rc=0 Timezone=Etc/UTC",
             "@@T sysbus loginctl rc=0",
+            "@@T sysbus policy_own_reserved rc=1 Error org.freedesktop.DBus.Error.AccessDenied: denied",
+            "@@T sysbus policy_own_before_reload rc=1 Error org.freedesktop.DBus.Error.AccessDenied: x",
+            "@@T sysbus policy_own_after_reload rc=0 method return time=1 uint32 1",
             "@@T sysbus end sysbus",
             "@@T root module no",
             "@@T root kdbusfs_mounts 0",
@@ -324,6 +382,23 @@ mod tests {
         assert!(!failed
             .iter()
             .any(|f| f.contains("dbus.service and dbus.socket")));
+    }
+
+    #[test]
+    fn a_reload_that_changes_nothing_fails_the_policy_check() {
+        let unchanged: Vec<String> = broker_boot()
+            .into_iter()
+            .map(|l| {
+                if l.contains("policy_own_after_reload") {
+                    "@@T sysbus policy_own_after_reload rc=1 Error org.freedesktop.DBus.Error.AccessDenied: x".into()
+                } else {
+                    l
+                }
+            })
+            .collect();
+        let failed = evaluate("system-bus-0", unchanged);
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].contains("bus reloaded"));
     }
 
     #[test]
