@@ -7,7 +7,9 @@
 #   make test      everything CI runs: lint, unit tests, VM tests
 #   make bench     the benchmarks in a VM (release build), figures as a table
 #   make demo      the main job: show the bus across a whole VM boot
-#   make bench-boot  boot time and initramfs size with and without kdbus
+#   make bench-boot  boot time and initramfs size with and without kdbus, and
+#                  kdbus-bridge vs dbus-broker as the system bus
+#                  (BENCH_BOOT="--runs 11 --system-bus": that pair only)
 #   make fuzz      a million racing random ioctls against the module (not in test)
 
 SHELL := /bin/bash
@@ -259,8 +261,9 @@ bench-smoke: kmod-check
 boottest: kmod-check
 	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) boot
 
+BENCH_BOOT ?=
 bench-boot: deps kmod-check
-	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) bench
+	$(CARGO) run -q -p kdbus-vmtest -- --kver $(KVER) bench $(BENCH_BOOT)
 
 # ---------------------------------------------------------------- demo
 

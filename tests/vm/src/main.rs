@@ -79,12 +79,17 @@ enum Cmd {
         #[arg(long, default_value_t = 300)]
         boot_timeout: u64,
     },
-    /// Boot time to the switch to the real root and initramfs size, with
-    /// and without `--add kdbus` and `kdbus=1`.
+    /// Boot time to the switch to the real root and to multi-user.target,
+    /// and initramfs size, with and without `--add kdbus` and `kdbus=1`;
+    /// and kdbus-bridge vs dbus-broker as the system bus.
     Bench {
         /// Boots per variant.
         #[arg(long, default_value_t = 5)]
         runs: u32,
+        /// Only the system bus pair: the image with D-Bus booted with
+        /// kdbus=1 (kdbus-bridge) and kdbus=0 (dbus-broker).
+        #[arg(long)]
+        system_bus: bool,
         #[arg(long, default_value_t = 300)]
         boot_timeout: u64,
     },
@@ -130,9 +135,13 @@ fn run(cli: Cli) -> Result<bool> {
             let env = boot::Env::prepare(&root, kernel, secs(boot_timeout), echo)?;
             return boot::demo::run(&env);
         }
-        Cmd::Bench { runs, boot_timeout } => {
+        Cmd::Bench {
+            runs,
+            system_bus,
+            boot_timeout,
+        } => {
             let env = boot::Env::prepare(&root, kernel, secs(boot_timeout), false)?;
-            return boot::bench::run(&env, runs);
+            return boot::bench::run(&env, runs, system_bus);
         }
         Cmd::Module { command } => vec![command],
         Cmd::Abi { only, env, args } => abi_test_binaries(&root)?

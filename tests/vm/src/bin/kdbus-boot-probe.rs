@@ -236,6 +236,19 @@ fn check(out: &Out) {
             ) {
                 out.mark("userspace_us", v.trim());
             }
+            // When the boot was done: multi-user.target reached.
+            if let Some(v) = run(
+                "systemctl",
+                &[
+                    "show",
+                    "-p",
+                    "ActiveEnterTimestampMonotonic",
+                    "--value",
+                    "multi-user.target",
+                ],
+            ) {
+                out.mark("multi_user_us", v.trim());
+            }
             if emitted > 0 {
                 // One record while journald runs, so that both transports
                 // are in the count: SIGHUP makes kdbus-init log that it
