@@ -40,6 +40,77 @@ pub struct Env {
     results: PathBuf,
 }
 
+/// Files of the checkout in every booted real root: (path in the checkout,
+/// path in the root, mode).
+const ROOT_FILES: &[(&str, &str, u32)] = &[
+    // As `make install` puts them in place.
+    (
+        "dracut/50kdbus/kdbus-init.service",
+        "/usr/lib/systemd/system/kdbus-init.service",
+        0o644,
+    ),
+    (
+        "systemd/kdbus-bridge.service",
+        "/usr/lib/systemd/system/kdbus-bridge.service",
+        0o644,
+    ),
+    (
+        "systemd/kdbus-bridge.socket",
+        "/usr/lib/systemd/system/kdbus-bridge.socket",
+        0o644,
+    ),
+    (
+        "systemd/kdbus-system-bus-generator",
+        "/usr/lib/systemd/system-generators/kdbus-system-bus-generator",
+        0o755,
+    ),
+    // The probe's units and the services it activates.
+    (
+        "tests/vm/guest/root/kdbus-test-root.service",
+        "/etc/systemd/system/kdbus-test-root.service",
+        0o644,
+    ),
+    (
+        "tests/vm/guest/root/kdbus-test-late.service",
+        "/etc/systemd/system/kdbus-test-late.service",
+        0o644,
+    ),
+    (
+        "tests/vm/guest/90kdbustest/org.kdbus.test.Late.service",
+        "/usr/share/dbus-1/system-services/org.kdbus.test.Late.service",
+        0o644,
+    ),
+    (
+        "tests/vm/guest/90kdbustest/org.kdbus.test.LateUser.service",
+        "/usr/share/dbus-1/system-services/org.kdbus.test.LateUser.service",
+        0o644,
+    ),
+    // The early client came from the initramfs: its policy, and its unit,
+    // without which systemd would stop it when it isolates the default
+    // target after the switch.
+    (
+        "tests/vm/guest/90kdbustest/org.kdbus.test.Early.conf",
+        "/usr/share/dbus-1/system.d/org.kdbus.test.Early.conf",
+        0o644,
+    ),
+    (
+        "tests/vm/guest/90kdbustest/kdbus-test-early-client.service",
+        "/etc/systemd/system/kdbus-test-early-client.service",
+        0o644,
+    ),
+    // The system bus report (kdbus.test.sysbus).
+    (
+        "tests/vm/guest/root/kdbus-test-sysbus.sh",
+        "/usr/lib/kdbus-test/kdbus-test-sysbus.sh",
+        0o755,
+    ),
+    (
+        "tests/vm/guest/root/kdbus-test-sysbus.service",
+        "/etc/systemd/system/kdbus-test-sysbus.service",
+        0o644,
+    ),
+];
+
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
@@ -124,7 +195,6 @@ impl Env {
     ) -> Result<qemu::Console> {
         let dir = self.results.join(name);
         std::fs::create_dir_all(&dir)?;
-        let g = self.checkout.join("tests/vm/guest");
         let add = |from: PathBuf, to: &str, mode: u32| image::Add {
             from,
             to: to.to_owned(),
@@ -135,13 +205,18 @@ impl Env {
         let modules = format!("/usr/lib/modules/{}", self.kernel.release);
         let dep = dir.join("modules.dep");
         std::fs::write(&dep, "extra/kdbus.ko:\n")?;
-        let adds = vec![
+        let mut adds = vec![
             add(
                 self.kdbus_ko.clone(),
                 &format!("{modules}/extra/kdbus.ko"),
                 0o644,
             ),
             add(dep, &format!("{modules}/modules.dep"), 0o644),
+            add(
+                initrd.to_path_buf(),
+                &format!("/boot/initrd.img-{}", self.kernel.release),
+                0o644,
+            ),
             add(
                 self.bindir.join("kdbus-init"),
                 "/usr/sbin/kdbus-init",
@@ -153,11 +228,8 @@ impl Env {
                 "/usr/lib/kdbus/switch-root",
                 0o755,
             ),
-            add(
-                self.checkout.join("dracut/50kdbus/kdbus-init.service"),
-                "/usr/lib/systemd/system/kdbus-init.service",
-                0o644,
-            ),
+            // The system bus of kdbus=1, as `make install` puts it in place.
+            add(self.bridge.clone(), "/usr/bin/kdbus-bridge", 0o755),
             add(
                 self.probe.clone(),
                 "/usr/lib/kdbus-test/kdbus-boot-probe",
@@ -169,72 +241,10 @@ impl Env {
                 "/usr/lib/kdbus-test/late-service",
                 0o755,
             ),
-            add(
-                g.join("root/kdbus-test-root.service"),
-                "/etc/systemd/system/kdbus-test-root.service",
-                0o644,
-            ),
-            add(
-                g.join("root/kdbus-test-late.service"),
-                "/etc/systemd/system/kdbus-test-late.service",
-                0o644,
-            ),
-            add(
-                g.join("90kdbustest/org.kdbus.test.Late.service"),
-                "/usr/share/dbus-1/system-services/org.kdbus.test.Late.service",
-                0o644,
-            ),
-            add(
-                g.join("90kdbustest/org.kdbus.test.LateUser.service"),
-                "/usr/share/dbus-1/system-services/org.kdbus.test.LateUser.service",
-                0o644,
-            ),
-            // The system bus of kdbus=1, as `make install` puts it in place.
-            add(self.bridge.clone(), "/usr/bin/kdbus-bridge", 0o755),
-            add(
-                self.checkout.join("systemd/kdbus-bridge.service"),
-                "/usr/lib/systemd/system/kdbus-bridge.service",
-                0o644,
-            ),
-            add(
-                self.checkout.join("systemd/kdbus-bridge.socket"),
-                "/usr/lib/systemd/system/kdbus-bridge.socket",
-                0o644,
-            ),
-            add(
-                self.checkout.join("systemd/kdbus-system-bus-generator"),
-                "/usr/lib/systemd/system-generators/kdbus-system-bus-generator",
-                0o755,
-            ),
-            // The early client came from the initramfs: its policy, and its
-            // unit, without which systemd would stop it when it isolates
-            // the default target after the switch.
-            add(
-                g.join("90kdbustest/org.kdbus.test.Early.conf"),
-                "/usr/share/dbus-1/system.d/org.kdbus.test.Early.conf",
-                0o644,
-            ),
-            add(
-                g.join("90kdbustest/kdbus-test-early-client.service"),
-                "/etc/systemd/system/kdbus-test-early-client.service",
-                0o644,
-            ),
-            add(
-                g.join("root/kdbus-test-sysbus.sh"),
-                "/usr/lib/kdbus-test/kdbus-test-sysbus.sh",
-                0o755,
-            ),
-            add(
-                g.join("root/kdbus-test-sysbus.service"),
-                "/etc/systemd/system/kdbus-test-sysbus.service",
-                0o644,
-            ),
-            add(
-                initrd.to_path_buf(),
-                &format!("/boot/initrd.img-{}", self.kernel.release),
-                0o644,
-            ),
         ];
+        for &(from, to, mode) in ROOT_FILES {
+            adds.push(add(self.checkout.join(from), to, mode));
+        }
         let links = [
             (
                 "/etc/systemd/system/multi-user.target.wants/kdbus-test-root.service",
