@@ -1,5 +1,7 @@
 //! `make demo`: one boot with kdbus=1 through initramfs → real root →
-//! shutdown root, told as a timeline.
+//! shutdown root, told as a timeline: the `system-bus` scenario, whose
+//! initramfs has D-Bus, so that the timeline shows the kernel bus and a
+//! D-Bus client of the initramfs (through kdbus-bridge) in every root.
 
 use anyhow::Result;
 
@@ -11,9 +13,9 @@ use super::Env;
 pub fn run(env: &Env) -> Result<bool> {
     let scenario = scenarios::all()
         .into_iter()
-        .find(|s| s.name == "kdbus-on")
-        .expect("kdbus-on scenario");
-    let initrd = env.initramfs(Flavour::Systemd, Content::KdbusTest)?;
+        .find(|s| s.name == "system-bus")
+        .expect("system-bus scenario");
+    let initrd = env.initramfs(Flavour::SystemdDbus, Content::KdbusTest)?;
     let size = std::fs::metadata(&initrd).map(|m| m.len()).unwrap_or(0);
     println!(
         "demo: booting {} with kdbus=1 (initramfs {:.1} MiB, QEMU/TCG)",
@@ -89,7 +91,27 @@ pub fn run(env: &Env) -> Result<bool> {
             g("log_to_journal"),
             g("log_sink")
         );
+        // The D-Bus client that connected in the initramfs: its unique
+        // name and its answer (the real root's report is phase sysbus).
+        let dbus_phase = if phase == "root" { "sysbus" } else { phase };
+        if let Some(owner) = m.get(dbus_phase, "early_owner") {
+            let call = m.get(dbus_phase, "early_call").map(first_words);
+            println!(
+                "           D-Bus: org.kdbus.test.Early owned by {} ({}){}",
+                unique_name_in(owner),
+                if phase == "initrd" {
+                    "dbus-test-tool, '@'"
+                } else {
+                    "the same connection?"
+                },
+                call.map(|c| format!(", a call to it: {c}"))
+                    .unwrap_or_default()
+            );
+        }
         if phase == "root" {
+            if let Some(exe) = m.get("sysbus", "bridge_exe") {
+                println!("           kdbus-bridge serving: {exe}");
+            }
             for s in m.all(phase, "served") {
                 println!("           service reports: {s}");
             }
@@ -176,4 +198,21 @@ pub fn run(env: &Env) -> Result<bool> {
         pending.len()
     );
     Ok(pass)
+}
+
+/// The quoted unique name in a reply printed by busctl or dbus-send.
+fn unique_name_in(reply: &str) -> &str {
+    reply
+        .split('"')
+        .find(|w| w.starts_with(":1."))
+        .unwrap_or(reply)
+}
+
+/// The start of a reply: its status and kind, not its timestamps.
+fn first_words(reply: &str) -> String {
+    reply
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
