@@ -353,9 +353,9 @@ mod tests {
         assert_eq!(failed, ["real root: hostnamectl answers"]);
     }
 
-    #[test]
-    fn the_bridge_boot_wants_the_initramfs_bus_id_and_kdbus_activation() {
-        let mut lines: Vec<String> = broker_boot()
+    /// The same boot's report with the bridge as the bus.
+    fn bridge_boot() -> Vec<String> {
+        broker_boot()
             .into_iter()
             .map(|l| {
                 l.replace("dbus-broker.service", "kdbus-bridge.service")
@@ -363,7 +363,12 @@ mod tests {
                     .replace("bridge_procs 0", "bridge_procs 1")
                     .replace("broker_procs 1", "broker_procs 0")
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn the_bridge_boot_wants_the_initramfs_bus_id_and_kdbus_activation() {
+        let mut lines = bridge_boot();
         lines.push(
             "@@T root activation org.freedesktop.systemd1 real-root started /bin/false".into(),
         );
@@ -403,16 +408,8 @@ mod tests {
 
     #[test]
     fn the_early_client_must_keep_its_unique_name_to_the_shutdown_root() {
-        let bridge_boot = |owner_at_the_end: &str| {
-            let mut lines: Vec<String> = broker_boot()
-                .into_iter()
-                .map(|l| {
-                    l.replace("dbus-broker.service", "kdbus-bridge.service")
-                        .replace("dbus_socket dbus.socket", "dbus_socket kdbus-bridge.socket")
-                        .replace("bridge_procs 0", "bridge_procs 1")
-                        .replace("broker_procs 1", "broker_procs 0")
-                })
-                .collect();
+        let boot_with = |owner_at_the_end: &str| {
+            let mut lines = bridge_boot();
             lines.extend([
                 "@@T initrd dbus_state active".to_owned(),
                 "@@T initrd early_owner s \":1.7\"".to_owned(),
@@ -428,9 +425,9 @@ mod tests {
             evaluate("system-bus", lines)
         };
         let stays = |failed: &[String]| !failed.iter().any(|f| f.contains("early client"));
-        let failed = bridge_boot(":1.7");
+        let failed = boot_with(":1.7");
         assert!(stays(&failed), "{failed:?}");
-        assert!(!stays(&bridge_boot(":1.12")));
+        assert!(!stays(&boot_with(":1.12")));
         assert_eq!(unique_name(Some("s \":1.42\"")), Some(":1.42".into()));
         assert_eq!(unique_name(Some("Call failed: no owner")), None);
     }
