@@ -139,7 +139,9 @@ pub fn run(phase: &str) {
 fn journald_crashes(out: &Out, pid: u32) {
     // Only what is logged from here on: the initramfs step's SIGHUP was
     // numbered 1 by the same pid (the count starts again after a re-exec).
-    let cursor = journal_cursor();
+    // By the time journald received it, not by a cursor: --after-cursor
+    // once left out the first record, which journalctl -b listed.
+    let since_us = realtime_us();
     let mut sent = 0u32;
     let send = |sent: &mut u32, n: u32| {
         for _ in 0..n {
@@ -186,7 +188,7 @@ fn journald_crashes(out: &Out, pid: u32) {
     let prefix = format!("{HUP_RECORD}{pid}, request ");
     let mut seen = Vec::new();
     wait_for(Duration::from_secs(20), || {
-        seen = hup_records(&prefix, cursor.as_deref());
+        seen = hup_records(&prefix, since_us);
         seen.len() >= sent as usize
     });
     out.mark(
@@ -201,33 +203,30 @@ fn journald_crashes(out: &Out, pid: u32) {
     }
 }
 
-/// The cursor of the journal's last entry so far.
-fn journal_cursor() -> Option<String> {
-    let out = Command::new("journalctl")
-        .args(["-b", "-n", "1", "-o", "json", "--no-pager"])
-        .output()
-        .ok()?;
-    let last = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()?
-        .to_owned();
-    let v: serde_json::Value = serde_json::from_str(&last).ok()?;
-    v["__CURSOR"].as_str().map(str::to_owned)
+/// Now, as journald stamps what it receives (`__REALTIME_TIMESTAMP`).
+fn realtime_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
-/// (request number, transport) of each SIGHUP record after `cursor`, in
-/// journal order.
-fn hup_records(prefix: &str, cursor: Option<&str>) -> Vec<(u32, String)> {
-    let mut args = vec!["-b", "-t", "kdbus-init", "-o", "json", "--no-pager"];
-    let after = cursor.map(|c| format!("--after-cursor={c}"));
-    args.extend(after.as_deref());
+/// (request number, transport) of each SIGHUP record journald received
+/// from `since_us` on, in journal order.
+fn hup_records(prefix: &str, since_us: u64) -> Vec<(u32, String)> {
     let text = Command::new("journalctl")
-        .args(&args)
+        .args(["-b", "-t", "kdbus-init", "-o", "json", "--no-pager"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
     text.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| {
+            v["__REALTIME_TIMESTAMP"]
+                .as_str()
+                .and_then(|t| t.parse::<u64>().ok())
+                .is_some_and(|t| t >= since_us)
+        })
         .filter_map(|v| {
             let msg = v["MESSAGE"].as_str()?;
             let n = msg.strip_prefix(prefix)?.strip_suffix(')')?.parse().ok()?;
