@@ -95,18 +95,20 @@ pub fn run(env: &Env) -> Result<bool> {
         // name and its answer (the real root's report is phase sysbus).
         let dbus_phase = if phase == "root" { "sysbus" } else { phase };
         if let Some(owner) = m.get(dbus_phase, "early_owner") {
-            let call = m.get(dbus_phase, "early_call").map(first_words);
-            println!(
-                "           D-Bus: org.kdbus.test.Early owned by {} ({}){}",
-                unique_name_in(owner),
-                if phase == "initrd" {
-                    "dbus-test-tool, '@'"
-                } else {
-                    "the same connection?"
-                },
-                call.map(|c| format!(", a call to it: {c}"))
-                    .unwrap_or_default()
-            );
+            let owner = unique_name_in(owner);
+            let first = m.get("initrd", "early_owner").map(unique_name_in);
+            let whose = if phase == "initrd" {
+                "dbus-test-tool, '@' argv[0], through kdbus-bridge".to_owned()
+            } else if first == Some(owner) {
+                "the connection it opened in the initramfs".to_owned()
+            } else {
+                format!("not the initramfs's {}", first.unwrap_or("-"))
+            };
+            let call = m
+                .get(dbus_phase, "early_call")
+                .map(|c| format!("; a call to it: {}", first_words(c)))
+                .unwrap_or_default();
+            println!("           D-Bus: org.kdbus.test.Early owned by {owner} ({whose}){call}");
         }
         if phase == "root" {
             if let Some(exe) = m.get("sysbus", "bridge_exe") {
