@@ -71,6 +71,23 @@ pub fn open_path(path: &Path) -> std::io::Result<OwnedFd> {
     )?)
 }
 
+/// PID 1's root, if it is not ours; `proc` is a handle on /proc taken
+/// earlier (after a root change /proc may be mounted elsewhere).
+///
+/// Our root is opened first, PID 1's second: a pivot_root between the two
+/// (which moves both) can then only make us see PID 1 ahead of us, never
+/// behind. Roots that cannot be compared count as the same.
+pub fn pid1_root_if_elsewhere(proc: impl AsFd) -> std::io::Result<Option<OwnedFd>> {
+    let ours = open_path(Path::new("/"))?;
+    let theirs = rustix::fs::openat(
+        proc,
+        "1/root",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    Ok((!same_file(&theirs, &ours).unwrap_or(true)).then_some(theirs))
+}
+
 /// Mounts kdbusfs on `target` (creating the directory if needed).
 pub fn mount_kdbusfs(target: &Path) -> std::io::Result<()> {
     if !target.exists() {

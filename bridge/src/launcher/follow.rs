@@ -46,7 +46,7 @@ pub fn start(policy: Arc<PolicyStore>) -> Result<()> {
         .name("follow-root".into())
         .spawn(move || loop {
             std::thread::sleep(INTERVAL);
-            match pid1_root_if_moved(&proc) {
+            match mounts::pid1_root_if_elsewhere(&proc) {
                 Ok(Some(root)) => enter(&root, &policy),
                 Ok(None) => {}
                 Err(e) => {
@@ -57,18 +57,6 @@ pub fn start(policy: Arc<PolicyStore>) -> Result<()> {
         })
         .context("starting the thread that follows the root")?;
     Ok(())
-}
-
-/// PID 1's root, if it is not ours.
-fn pid1_root_if_moved(proc: &OwnedFd) -> std::io::Result<Option<OwnedFd>> {
-    let theirs = rustix::fs::openat(
-        proc,
-        "1/root",
-        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )?;
-    let ours = mounts::open_path(Path::new("/"))?;
-    Ok((!mounts::same_file(&theirs, &ours)?).then_some(theirs))
 }
 
 /// Makes `root` ours (for every thread: they share the root) and reads the

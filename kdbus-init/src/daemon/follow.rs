@@ -178,18 +178,8 @@ impl Daemon {
     /// into (PID 1's root), or None when we are where PID 1 is and our
     /// binary is this root's.
     pub(super) fn root_change(&mut self) -> Option<OwnedFd> {
-        // Our root first, PID 1's second: a pivot_root between the two
-        // (which moves both) can then only make us see PID 1 ahead of us,
-        // never behind.
-        let ours = mounts::open_path(Path::new("/")).ok()?;
-        let pid1_root = rustix::fs::openat(
-            &self.watch.proc_dir,
-            "1/root",
-            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .ok()?;
-        if !mounts::same_file(&pid1_root, &ours).unwrap_or(true) {
+        // A root that cannot be opened now is looked at again next time.
+        if let Some(pid1_root) = mounts::pid1_root_if_elsewhere(&self.watch.proc_dir).ok()? {
             return Some(pid1_root);
         }
         // Same root, but is our binary still this root's? (systemd-shutdown
