@@ -474,15 +474,14 @@ impl Peer {
                 .map_err(|e| BusError::failed(format!("cannot marshal NameLost: {e}")))?;
             signals.push(signal);
         }
-        let monitored = self
+        let subscription = self
             .config
             .monitors
-            .subscribe(rules.clone())
+            .subscribe(rules)
             .map_err(|e| BusError::failed(format!("cannot watch the driver's traffic: {e}")))?;
         self.conn = Some(monitor);
         self.rules.clear();
-        self.monitor = Some(rules);
-        self.monitored = Some(monitored);
+        self.monitor = Some(subscription);
         ok(call.header(), &())
     }
 

@@ -228,7 +228,7 @@ impl Peer {
                 .map(|n| n.name)
                 .collect()
         };
-        if let Some(rules) = &self.monitor {
+        if let Some(rules) = self.monitor.as_ref().map(|m| m.rules()) {
             let names = sender_names(rules.iter().any(|r| r.sender.is_some()));
             if !monitor_sees(rules, &msg, &sender, &names) {
                 return Ok(Received::Skipped);

@@ -34,7 +34,7 @@ pub struct Monitors {
 #[derive(Debug)]
 struct Registered {
     id: u64,
-    rules: Vec<MatchRule>,
+    rules: Arc<[MatchRule]>,
     mailbox: Arc<Mailbox>,
 }
 
@@ -53,6 +53,7 @@ struct Mailbox {
 pub struct Subscription {
     monitors: Arc<Monitors>,
     id: u64,
+    rules: Arc<[MatchRule]>,
     mailbox: Arc<Mailbox>,
 }
 
@@ -70,16 +71,18 @@ impl Monitors {
             wake: eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC)?,
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let rules: Arc<[MatchRule]> = rules.into();
         let mut list = self.list.lock().expect("monitor list poisoned");
         list.push(Registered {
             id,
-            rules,
+            rules: rules.clone(),
             mailbox: mailbox.clone(),
         });
         self.count.store(list.len(), Ordering::Relaxed);
         Ok(Subscription {
             monitors: self.clone(),
             id,
+            rules,
             mailbox,
         })
     }
@@ -116,6 +119,11 @@ impl Mailbox {
 }
 
 impl Subscription {
+    /// The monitor's rules (none: it sees everything).
+    pub fn rules(&self) -> &[MatchRule] {
+        &self.rules
+    }
+
     /// Polled for the monitor's messages.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.mailbox.wake.as_fd()

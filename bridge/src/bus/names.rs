@@ -64,7 +64,7 @@ impl Peer {
             "NameOwnerChanged",
             &(&name, &old, &new),
         )?;
-        if let Some(rules) = &self.monitor {
+        if let Some(rules) = self.monitor.as_ref().map(|m| m.rules()) {
             if crate::bus::forward::monitor_sees(rules, &changed, DRIVER_NAME, &[]) {
                 out.push(self.driver_message(changed)?);
             }

@@ -105,10 +105,9 @@ pub struct Peer {
     /// Serials of the bridge's own calls, counting down from the top so
     /// that they do not meet the client's (which count up from 1).
     pub(crate) own_serial: u32,
-    /// After `BecomeMonitor`: the monitor's rules (empty: everything).
-    pub(crate) monitor: Option<Vec<MatchRule>>,
-    /// After `BecomeMonitor`: where the driver's traffic arrives.
-    pub(crate) monitored: Option<Subscription>,
+    /// After `BecomeMonitor`: the monitor's rules and where the driver's
+    /// traffic arrives.
+    pub(crate) monitor: Option<Subscription>,
     pub(crate) access: Access,
 }
 
@@ -130,7 +129,6 @@ impl Peer {
             starting: Vec::new(),
             own_serial: u32::MAX,
             monitor: None,
-            monitored: None,
         }
     }
 
@@ -141,12 +139,12 @@ impl Peer {
 
     /// A monitor's mailbox of driver traffic, to poll.
     pub fn monitor_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.monitored.as_ref().map(|m| m.fd())
+        self.monitor.as_ref().map(|m| m.fd())
     }
 
     /// A monitor's mailbox was readable: the driver traffic it holds.
     pub fn on_driver_traffic(&mut self, out: &mut Vec<Message>) {
-        if let Some(m) = &self.monitored {
+        if let Some(m) = &self.monitor {
             let (messages, dropped) = m.take();
             if dropped > 0 {
                 tracing::info!(client = %self.unique, "the monitor fell behind: {dropped} driver message(s) dropped");
