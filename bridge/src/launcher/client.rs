@@ -141,14 +141,17 @@ impl Wire {
         Ok(Some(msg))
     }
 
-    fn queue(&mut self, msg: Message) {
-        let (bytes, fds) = msg.into_parts();
-        self.pending_out += bytes.len();
-        self.output.push_back(Outgoing {
-            bytes,
-            fds,
-            sent: 0,
-        });
+    /// Queues what the bus logic produced for the client, emptying `out`.
+    fn queue(&mut self, out: &mut Vec<Message>) {
+        for msg in out.drain(..) {
+            let (bytes, fds) = msg.into_parts();
+            self.pending_out += bytes.len();
+            self.output.push_back(Outgoing {
+                bytes,
+                fds,
+                sent: 0,
+            });
+        }
     }
 
     /// Writes as much as the socket takes.
@@ -267,9 +270,7 @@ fn run(
         {
             peer.on_client_message(msg, &mut out)
                 .map_err(|e| named(&peer, e))?;
-            for msg in out.drain(..) {
-                wire.queue(msg);
-            }
+            wire.queue(&mut out);
         }
         if bus_ready && peer.bus_fd().is_some() {
             for _ in 0..BUS_BATCH {
@@ -279,9 +280,7 @@ fn run(
                 if !peer.on_bus_message(&mut out).map_err(|e| named(&peer, e))? {
                     break;
                 }
-                for msg in out.drain(..) {
-                    wire.queue(msg);
-                }
+                wire.queue(&mut out);
             }
         }
         wire.flush();
@@ -298,12 +297,9 @@ fn run(
         bus_ready = ready.bus;
         if ready.driver_traffic {
             peer.on_driver_traffic(&mut out);
-            for msg in out.drain(..) {
-                wire.queue(msg);
-            }
+            wire.queue(&mut out);
         }
-        let socket_ready = ready.socket;
-        if socket_ready {
+        if ready.socket {
             wire.read(limits).map_err(|e| named(&peer, e.into()))?;
             if wire.closed && wire.input.is_empty() {
                 return Ok(name_of(&peer));
