@@ -28,16 +28,17 @@ pub enum Flavour {
 }
 
 impl Flavour {
-    fn modules(self) -> &'static str {
+    fn modules(self) -> String {
+        const SYSTEMD: &str = "base systemd systemd-initrd systemd-journald dracut-systemd rootfs-block kernel-modules fs-lib udev-rules shutdown";
         match self {
-            Flavour::Systemd => {
-                "base systemd systemd-initrd systemd-journald dracut-systemd rootfs-block kernel-modules fs-lib udev-rules shutdown"
+            Flavour::Systemd => SYSTEMD.to_owned(),
+            Flavour::SystemdDbus => format!("{SYSTEMD} dbus"),
+            Flavour::Shell => {
+                "base rootfs-block kernel-modules fs-lib udev-rules shutdown".to_owned()
             }
-            Flavour::SystemdDbus => {
-                "base systemd systemd-initrd systemd-journald dracut-systemd rootfs-block kernel-modules fs-lib udev-rules shutdown dbus"
+            Flavour::InitramfsTools => {
+                unreachable!("initramfs-tools images are not built by dracut")
             }
-            Flavour::Shell => "base rootfs-block kernel-modules fs-lib udev-rules shutdown",
-            Flavour::InitramfsTools => unreachable!("initramfs-tools images are not built by dracut"),
         }
     }
 }
@@ -195,7 +196,7 @@ pub fn build(cache: &Path, flavour: Flavour, content: Content, inputs: &Inputs) 
             "--gzip",
         ])
         .args(["--kver", inputs.kver])
-        .args(["-m", flavour.modules()])
+        .args(["-m", &flavour.modules()])
         .args(["--add-drivers", "virtio_blk virtio_pci ext4"]);
     // Keep the host's own dracut configuration out of the test images. The
     // test images carry the shutdown shell's tools (opt-in).
