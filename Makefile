@@ -70,16 +70,23 @@ rust:
 INITRAMFS_TARGET := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 INITRAMFS_DIR := target/$(INITRAMFS_TARGET)/initramfs
 RUST_SRC := $(shell rustc --print sysroot 2>/dev/null)/lib/rustlib/src/rust/library
-initramfs_build = RUSTC_BOOTSTRAP=1 $(CARGO) build --profile initramfs --target $(INITRAMFS_TARGET) \
-	-Z build-std=std,panic_abort -Z build-std-features=optimize_for_size \
-	--config 'target.$(INITRAMFS_TARGET).rustflags=["-Cforce-unwind-tables=no", \
-		"-Zlocation-detail=none", "-Crelocation-model=static"]'
+# kdbus-bridge keeps unwinding (profile initramfs-unwind, see Cargo.toml):
+# $(1) profile, $(2) std's panic runtime, $(3) the extra rustflags.
+initramfs_build_with = RUSTC_BOOTSTRAP=1 $(CARGO) build --profile $(1) --target $(INITRAMFS_TARGET) \
+	-Z build-std=std,$(2) -Z build-std-features=optimize_for_size \
+	--config 'target.$(INITRAMFS_TARGET).rustflags=[$(3)"-Zlocation-detail=none", \
+		"-Crelocation-model=static"]'
+no_unwind_tables := "-Cforce-unwind-tables=no",
+initramfs_build = $(call initramfs_build_with,initramfs,panic_abort,$(no_unwind_tables))
+bridge_build = $(call initramfs_build_with,initramfs-unwind,panic_unwind,)
+BRIDGE_BIN := target/$(INITRAMFS_TARGET)/initramfs-unwind/kdbus-bridge
 initramfs-bins:
 	@test -d $(RUST_SRC) || { echo "initramfs-bins: the standard library's sources" \
 		"(rust-src) are missing, and the initramfs binaries are built from them:" \
 		"run \`make deps\` (or \`rustup component add rust-src\`)" >&2; exit 1; }
 	$(initramfs_build) -p kdbus-init -p switch-root
 	$(initramfs_build) -p kdbusctl --no-default-features
+	$(bridge_build) -p kdbus-bridge
 
 # ---------------------------------------------------------------- set-up
 
@@ -131,7 +138,7 @@ install: all initramfs-bins
 	install -D -m 0644 dracut/50kdbus/kdbus-init.service $(DESTDIR)$(PREFIX)/lib/systemd/system/kdbus-init.service
 	@# The kernel bus as the system bus with kdbus=1 (the generator makes
 	@# kdbus-bridge dbus.service then; the distro's bus otherwise).
-	install -D -m 0755 target/release/kdbus-bridge $(DESTDIR)$(PREFIX)/bin/kdbus-bridge
+	install -D -m 0755 $(BRIDGE_BIN) $(DESTDIR)$(PREFIX)/bin/kdbus-bridge
 	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/lib/systemd/system systemd/kdbus-bridge.service \
 		systemd/kdbus-bridge.socket
 	install -D -m 0755 systemd/kdbus-system-bus-generator \

@@ -46,7 +46,7 @@ impl Flavour {
 /// Builds the binaries that go into images as `make install` builds them
 /// (`make initramfs-bins`: the Makefile holds the size flags, the standard
 /// library rebuilt for size among them) and returns where they are.
-pub fn build_bins(checkout: &Path, cargo: &str) -> Result<PathBuf> {
+pub fn build_bins(checkout: &Path, cargo: &str) -> Result<Bins> {
     let st = Command::new("make")
         .current_dir(checkout)
         .args(["-s", "--no-print-directory", "initramfs-bins"])
@@ -65,7 +65,19 @@ pub fn build_bins(checkout: &Path, cargo: &str) -> Result<PathBuf> {
         .lines()
         .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
         .context("rustc -vV names no host target")?;
-    Ok(checkout.join("target").join(host).join("initramfs"))
+    let target = checkout.join("target").join(host);
+    Ok(Bins {
+        dir: target.join("initramfs"),
+        bridge: target.join("initramfs-unwind/kdbus-bridge"),
+    })
+}
+
+/// Where `make initramfs-bins` leaves its binaries.
+pub struct Bins {
+    /// kdbus-init, switch-root, kdbusctl (profile `initramfs`).
+    pub dir: PathBuf,
+    /// kdbus-bridge (profile `initramfs-unwind`).
+    pub bridge: PathBuf,
 }
 
 pub struct Inputs<'a> {

@@ -120,31 +120,18 @@ impl Env {
     pub fn prepare(checkout: &Path, kernel: Kernel, timeout: Duration, echo: bool) -> Result<Env> {
         let kdbus_ko = checkout.join("kmod/kdbus.ko");
         kernel.check_module(&kdbus_ko)?;
-        // The binaries as `make install` builds them, the test probe as a
-        // plain release build.
-        let bindir = initramfs::build_bins(checkout, &cargo())?;
-        // `--bin` and features apply to every package of one invocation:
-        // one run each.
-        for args in [
-            &[
-                "--release",
-                "-p",
-                "kdbus-vmtest",
-                "--bin",
-                "kdbus-boot-probe",
-            ][..],
-            // As `make install` installs it (the system bus of kdbus=1).
-            &["--release", "-p", "kdbus-bridge"][..],
-        ] {
-            let st = Command::new(cargo())
-                .current_dir(checkout)
-                .args(["build", "-q"])
-                .args(args)
-                .status()
-                .context("run cargo")?;
-            if !st.success() {
-                bail!("building the release binaries failed");
-            }
+        // The binaries as `make install` builds them (kdbus-bridge, the
+        // system bus of kdbus=1, included), the test probe as a plain
+        // release build.
+        let bins = initramfs::build_bins(checkout, &cargo())?;
+        let st = Command::new(cargo())
+            .current_dir(checkout)
+            .args(["build", "-q", "--release", "-p", "kdbus-vmtest"])
+            .args(["--bin", "kdbus-boot-probe"])
+            .status()
+            .context("run cargo")?;
+        if !st.success() {
+            bail!("building the boot probe failed");
         }
         let cache = checkout.join("build/boot");
         let base = image::base(&cache)?;
@@ -156,9 +143,9 @@ impl Env {
             timeout,
             echo,
             probe: checkout.join("target/release/kdbus-boot-probe"),
-            bridge: checkout.join("target/release/kdbus-bridge"),
+            bridge: bins.bridge,
             cache,
-            bindir,
+            bindir: bins.dir,
             kdbus_ko,
             base,
             results,
