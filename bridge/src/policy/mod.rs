@@ -5,11 +5,13 @@
 //! - [`parse`]: files to sections and limits.
 //! - [`rules`]: the rule model and the decision functions.
 //! - [`users`]: user and group names.
+//! - [`console`]: who is at the console (`at_console`).
 //!
 //! The [`PolicyStore`] holds the policy in force; a reload
 //! (`ReloadConfig`, SIGHUP) replaces it, and each client picks the new one
 //! up at its next check, without being disconnected.
 
+pub mod console;
 pub mod parse;
 pub mod rules;
 pub mod users;
@@ -78,9 +80,16 @@ impl Policy {
         }
     }
 
-    /// The rules for a client with this uid and gid.
+    /// The rules for a client with this uid and gid. Whether it is at the
+    /// console is decided now, as dbus-daemon decides it when a client
+    /// connects (and again at a reload).
     pub fn for_client(&self, uid: u32, gid: u32) -> ClientRules {
-        ClientRules::new(&self.sections, uid, &self.users.groups_of(uid, gid))
+        ClientRules::new(
+            &self.sections,
+            uid,
+            &self.users.groups_of(uid, gid),
+            console::at_console(uid),
+        )
     }
 
     /// May a client with this uid and gid connect?

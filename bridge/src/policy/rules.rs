@@ -151,15 +151,13 @@ pub struct ClientRules {
 }
 
 impl ClientRules {
-    pub fn new(sections: &[Section], uid: u32, groups: &[u32]) -> ClientRules {
+    pub fn new(sections: &[Section], uid: u32, groups: &[u32], at_console: bool) -> ClientRules {
         let mut rules = Vec::new();
         let applies = |c: &Context, pass: u8| match (c, pass) {
             (Context::Default, 0) => true,
             (Context::Group(g), 1) => groups.contains(g),
             (Context::User(u), 2) => *u == uid,
-            // Nobody is taken to be at the console: the bridge has no
-            // seat tracking.
-            (Context::Console(false), 3) => true,
+            (Context::Console(c), 3) => *c == at_console,
             (Context::Mandatory, 4) => true,
             _ => false,
         };
@@ -406,7 +404,7 @@ mod tests {
                 vec![rule(true, own("a.G"), 8), rule(true, own("a.D"), 9)],
             ),
         ];
-        let c = ClientRules::new(&sections, 1000, &[100]);
+        let c = ClientRules::new(&sections, 1000, &[100], false);
         assert_eq!(c.can_own("a.D"), Decision::Allow);
         // group beats default
         assert!(matches!(c.can_own("a.G"), Decision::Deny(Some(r)) if r.origin.line == 7));
@@ -417,9 +415,28 @@ mod tests {
         // mandatory beats everything
         assert!(matches!(c.can_own("a.M"), Decision::Deny(Some(r)) if r.origin.line == 1));
         // Another user, not in the group: only default and the rest.
-        let other = ClientRules::new(&sections, 1001, &[]);
+        let other = ClientRules::new(&sections, 1001, &[], false);
         assert_eq!(other.can_own("a.G"), Decision::Allow);
         assert_eq!(other.can_own("a.U"), Decision::Deny(None));
+    }
+
+    #[test]
+    fn at_console_true_and_false_apply_by_where_the_user_is() {
+        let sections = vec![
+            section(Context::Console(true), vec![rule(true, own("a.Seat"), 1)]),
+            section(Context::Console(false), vec![rule(true, own("a.Away"), 2)]),
+            section(
+                Context::User(1000),
+                vec![rule(false, own("a.Seat"), 3), rule(false, own("a.Away"), 4)],
+            ),
+        ];
+        // at_console beats user, and only the matching one applies
+        let seated = ClientRules::new(&sections, 1000, &[], true);
+        assert_eq!(seated.can_own("a.Seat"), Decision::Allow);
+        assert!(matches!(seated.can_own("a.Away"), Decision::Deny(Some(r)) if r.origin.line == 4));
+        let away = ClientRules::new(&sections, 1000, &[], false);
+        assert!(matches!(away.can_own("a.Seat"), Decision::Deny(Some(r)) if r.origin.line == 3));
+        assert_eq!(away.can_own("a.Away"), Decision::Allow);
     }
 
     #[test]
@@ -434,7 +451,7 @@ mod tests {
             ),
             section(Context::Default, vec![rule(false, own("x.Y"), 3)]),
         ];
-        let c = ClientRules::new(&sections, 0, &[]);
+        let c = ClientRules::new(&sections, 0, &[], false);
         assert!(matches!(c.can_own("x.Y"), Decision::Deny(Some(r)) if r.origin.line == 3));
         let sections = vec![section(
             Context::Default,
@@ -443,7 +460,7 @@ mod tests {
                 rule(false, Action::Own(NameMatch::Any), 2),
             ],
         )];
-        let c = ClientRules::new(&sections, 0, &[]);
+        let c = ClientRules::new(&sections, 0, &[], false);
         assert!(matches!(c.can_own("x.Y"), Decision::Deny(Some(r)) if r.origin.line == 2));
     }
 
@@ -453,7 +470,7 @@ mod tests {
             Context::Default,
             vec![rule(true, Action::Own(NameMatch::Prefix("a.b".into())), 1)],
         )];
-        let c = ClientRules::new(&sections, 0, &[]);
+        let c = ClientRules::new(&sections, 0, &[], false);
         assert!(c.can_own("a.b").allowed());
         assert!(c.can_own("a.b.c").allowed());
         assert!(c.can_own("a.b.c.d").allowed());
@@ -475,7 +492,7 @@ mod tests {
                 rule(false, Action::Send(send.clone()), 3),
             ],
         )];
-        let c = ClientRules::new(&sections, 0, &[]);
+        let c = ClientRules::new(&sections, 0, &[], false);
         let msg = call("org.x.S", "org.x.I", "M");
         assert!(!c.can_send(&msg, &mut no_names).allowed());
         // A deny on sending does not forbid receiving from that name.
@@ -527,7 +544,7 @@ mod tests {
                 ),
             ],
         )];
-        let c = ClientRules::new(&sections, 0, &[]);
+        let c = ClientRules::new(&sections, 0, &[], false);
         assert!(c.can_send(&reply(true), &mut no_names).allowed());
         assert!(!c.can_send(&reply(false), &mut no_names).allowed());
         // An allow with requested_reply="false" allows unrequested ones.
@@ -542,7 +559,7 @@ mod tests {
                 1,
             )],
         )];
-        let c = ClientRules::new(&sections, 0, &[]);
+        let c = ClientRules::new(&sections, 0, &[], false);
         assert!(c.can_send(&reply(false), &mut no_names).allowed());
         assert!(c.can_send(&reply(true), &mut no_names).allowed());
         // A deny matches unrequested replies only, unless it says true.
@@ -568,7 +585,7 @@ mod tests {
                     ),
                 ],
             )];
-            let c = ClientRules::new(&sections, 0, &[]);
+            let c = ClientRules::new(&sections, 0, &[], false);
             assert!(!c.can_send(&reply(false), &mut no_names).allowed());
             assert_eq!(
                 !c.can_send(&reply(true), &mut no_names).allowed(),
@@ -589,7 +606,7 @@ mod tests {
         )];
         let mut msg = call("org.x.S", "org.x.I", "M");
         msg.interface = None;
-        let c = ClientRules::new(&sections, 0, &[]);
+        let c = ClientRules::new(&sections, 0, &[], false);
         assert!(!c.can_send(&msg, &mut no_names).allowed());
         let sections = vec![section(
             Context::Default,
@@ -598,7 +615,7 @@ mod tests {
                 rule(false, Action::Send(iface), 2),
             ],
         )];
-        let c = ClientRules::new(&sections, 0, &[]);
+        let c = ClientRules::new(&sections, 0, &[], false);
         assert!(!c.can_send(&msg, &mut no_names).allowed());
     }
 
@@ -618,7 +635,7 @@ mod tests {
                 ),
             ],
         )];
-        let c = ClientRules::new(&sections, 0, &[]);
+        let c = ClientRules::new(&sections, 0, &[], false);
         let mut signal = call("org.x.S", "org.x.I", "M");
         signal.kind = Kind::Signal;
         assert!(c.can_send(&signal, &mut no_names).allowed());
@@ -639,7 +656,7 @@ mod tests {
                 1,
             )],
         )];
-        let c = ClientRules::new(&sections, 0, &[]);
+        let c = ClientRules::new(&sections, 0, &[], false);
         let mut asked = 0;
         let msg = call("org.x.S", "org.x.I", "M");
         assert!(c
