@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use crate::env::BenchBus;
-use crate::measure::{measure, Budget, Case, Stats};
+use crate::measure::{clock_overhead, measure, Budget, Case, Stats};
 use crate::report::{Group, Param, Report};
 
 #[derive(Parser, Debug)]
@@ -199,6 +199,8 @@ fn run(cli: Cli) -> Result<Report> {
             duration: cli.duration,
         }
     };
+    // after pinning: on the CPU the cases run on
+    let clock_ns = clock_overhead();
     let mut report = Report {
         kernel: rustix::system::uname()
             .release()
@@ -207,6 +209,7 @@ fn run(cli: Cli) -> Result<Report> {
         cpus,
         pinned_cpu: pinned,
         bus: bus.name().to_owned(),
+        clock_overhead_ns: clock_ns,
         groups: Vec::new(),
         targets: Vec::new(),
     };
@@ -223,7 +226,7 @@ fn run(cli: Cli) -> Result<Report> {
                     bench.param.label(value),
                     case.name()
                 );
-                let stats = measure(case.as_mut(), budget)
+                let stats = measure(case.as_mut(), budget, clock_ns)
                     .with_context(|| format!("{} {}", bench.name, case.name()))?;
                 results.push((case.name(), stats));
             }

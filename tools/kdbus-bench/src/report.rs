@@ -106,6 +106,9 @@ pub struct Report {
     /// The CPU all threads ran on, unless `--no-pin`.
     pub pinned_cpu: Option<usize>,
     pub bus: String,
+    /// Subtracted from every sample: the cost of the two clock reads
+    /// around an operation (`measure::clock_overhead`).
+    pub clock_overhead_ns: u64,
     pub groups: Vec<Group>,
     pub targets: Vec<Target>,
 }
@@ -138,8 +141,12 @@ impl Report {
         };
         let _ = writeln!(
             out,
-            "kdbus-bench on Linux {}, {} CPUs ({pinning}), bus {}",
-            self.kernel, self.cpus, self.bus
+            "kdbus-bench on Linux {}, {} CPUs ({pinning}), bus {}; reading the clock \
+             around an operation costs {}, taken off every figure",
+            self.kernel,
+            self.cpus,
+            self.bus,
+            human_ns(self.clock_overhead_ns)
         );
         let mut last = String::new();
         for g in &self.groups {
@@ -221,6 +228,7 @@ mod tests {
             cpus: 2,
             pinned_cpu: Some(0),
             bus: "0-bench".into(),
+            clock_overhead_ns: 0,
             groups: vec![
                 Group::new(
                     "unicast round trip",

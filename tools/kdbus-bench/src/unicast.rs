@@ -318,7 +318,7 @@ mod tests {
     fn socketpair_round_trip_echoes() {
         for size in [8, 65536, 1 << 20] {
             let mut case = SocketPair::new(size).unwrap();
-            let stats = measure(&mut case, Budget::QUICK).unwrap();
+            let stats = measure(&mut case, Budget::QUICK, 0).unwrap();
             assert_eq!(stats.iterations, 3);
             assert_eq!(case.reply, case.data);
         }
