@@ -32,12 +32,11 @@ fn at_console_in(run: &Path, uid: u32) -> bool {
 mod tests {
     use super::*;
 
-    /// A logind runtime directory with one user's record.
-    fn logind(user: &str) -> std::path::PathBuf {
+    /// A logind runtime directory for test `name` with uid 1000's record.
+    fn logind(name: &str, user: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!(
-            "kdbus-bridge-console-{}-{}",
-            std::process::id(),
-            user.len()
+            "kdbus-bridge-console-{}-{name}",
+            std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("seats")).unwrap();
@@ -49,6 +48,7 @@ mod tests {
     #[test]
     fn a_user_with_a_session_on_a_seat_is_at_the_console() {
         let dir = logind(
+            "seated",
             "# This is private data. Do not parse.\nNAME=alice\nSTATE=active\n\
              SESSIONS=2\nSEATS=seat0\nACTIVE_SEATS=seat0\nONLINE_SEATS=seat0\n",
         );
@@ -64,7 +64,10 @@ mod tests {
     #[test]
     fn a_user_logged_in_only_remotely_is_not() {
         // ssh or a serial console: sessions, but no seat
-        let dir = logind("NAME=bob\nSTATE=online\nSESSIONS=4\nSEATS=\nONLINE_SEATS=\n");
+        let dir = logind(
+            "remote",
+            "NAME=bob\nSTATE=online\nSESSIONS=4\nSEATS=\nONLINE_SEATS=\n",
+        );
         assert!(!at_console_in(&dir, 1000));
         std::fs::remove_dir_all(&dir).unwrap();
     }
