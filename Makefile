@@ -71,7 +71,8 @@ INITRAMFS_TARGET := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 INITRAMFS_DIR := target/$(INITRAMFS_TARGET)/initramfs
 RUST_SRC := $(shell rustc --print sysroot 2>/dev/null)/lib/rustlib/src/rust/library
 # kdbus-bridge keeps unwinding (profile initramfs-unwind, see Cargo.toml):
-# $(1) profile, $(2) std's panic runtime, $(3) the extra rustflags.
+# $(1) profile, $(2) std's panic runtime, $(3) the extra rustflags, each
+# followed by its comma (a comma cannot be written in $(call)'s arguments).
 initramfs_build_with = RUSTC_BOOTSTRAP=1 $(CARGO) build --profile $(1) --target $(INITRAMFS_TARGET) \
 	-Z build-std=std,$(2) -Z build-std-features=optimize_for_size \
 	--config 'target.$(INITRAMFS_TARGET).rustflags=[$(3)"-Zlocation-detail=none", \
