@@ -82,13 +82,17 @@ impl Policy {
 
     /// The rules for a client with this uid and gid. Whether it is at the
     /// console is decided now, as dbus-daemon decides it when a client
-    /// connects (and again at a reload).
+    /// connects (and again at a reload), and only if some policy asks.
     pub fn for_client(&self, uid: u32, gid: u32) -> ClientRules {
+        let asks_console = self
+            .sections
+            .iter()
+            .any(|s| matches!(s.context, rules::Context::Console(_)));
         ClientRules::new(
             &self.sections,
             uid,
             &self.users.groups_of(uid, gid),
-            console::at_console(uid),
+            asks_console && console::at_console(uid),
         )
     }
 
