@@ -231,7 +231,7 @@ int kd_bus_make(struct kd_domain *d, struct file *file, void __user *argp,
 		struct kd_bus **out)
 {
 	struct kd_bus *bus = NULL;
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	int ret;
 
 	*out = NULL;

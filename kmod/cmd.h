@@ -38,6 +38,11 @@ struct kd_cmd_rules {
 /*
  * One command argument, copied in. Every command struct starts with size,
  * flags and return_flags, so @cmd views the common head of any of them.
+ *
+ * Declared __uninitialized: kd_args_get() sets every field and only the
+ * copied-in bytes of @onstack are read, whereas the compiler's stack
+ * zeroing (CONFIG_INIT_STACK_ALL_ZERO, as Debian builds its kernels) would
+ * clear all of @onstack on every command.
  */
 struct kd_args {
 	void __user *uptr;

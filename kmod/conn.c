@@ -252,7 +252,7 @@ void kd_conn_close(struct kd_conn *conn)
  */
 int kd_cmd_byebye(struct kd_conn *conn, void __user *argp)
 {
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	int ret;
 
 	ret = kd_args_get(&a, &kd_byebye_rules, argp);

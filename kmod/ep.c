@@ -200,7 +200,7 @@ int kd_ep_make(struct kd_ep *ep, struct file *file, void __user *argp,
 	       struct kd_ep **out)
 {
 	struct kd_ep *made = NULL;
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	int ret;
 
 	*out = NULL;
@@ -237,7 +237,7 @@ int kd_ep_make(struct kd_ep *ep, struct file *file, void __user *argp,
  */
 int kd_ep_update(struct kd_ep *ep, struct file *file, void __user *argp)
 {
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	int ret;
 
 	ret = kd_args_get(&a, &kd_ep_update_rules, argp);

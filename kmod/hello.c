@@ -482,7 +482,7 @@ int kd_conn_hello(struct kd_ep *ep, struct file *file, void __user *argp,
 		  struct kd_conn **out)
 {
 	struct kd_conn *conn = NULL;
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	int ret;
 
 	*out = NULL;
@@ -569,7 +569,7 @@ static int kd_update_run(struct kd_conn *conn, const struct kd_args *a)
  */
 int kd_cmd_update(struct kd_conn *conn, void __user *argp)
 {
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	int ret;
 
 	ret = kd_args_get(&a, &kd_update_rules, argp);

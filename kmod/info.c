@@ -207,7 +207,7 @@ int kd_cmd_conn_info(struct kd_conn *conn, void __user *argp)
 {
 	const struct kdbus_item *name;
 	struct kdbus_cmd_info *cmd;
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	struct kd_buf b;
 	u64 mask;
 	int ret;
@@ -260,7 +260,7 @@ int kd_cmd_bus_creator_info(struct kd_conn *conn, void __user *argp)
 {
 	struct kdbus_cmd_info *cmd;
 	struct kd_bus *bus = conn->bus;
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	struct kd_buf b;
 	size_t start;
 	u64 mask;
@@ -391,7 +391,7 @@ static void kd_list_build(struct kd_conn *conn, u64 want, struct kd_buf *b)
 int kd_cmd_list(struct kd_conn *conn, void __user *argp)
 {
 	struct kdbus_cmd_list *cmd;
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	struct kd_buf b;
 	int ret;
 

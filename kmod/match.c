@@ -476,7 +476,7 @@ static int kd_matchdb_insert(struct kd_matchdb *db, struct kd_match_entry *e,
 int kd_cmd_match_add(struct kd_conn *conn, void __user *argp)
 {
 	struct kd_match_entry *e;
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	int ret;
 
 	ret = kd_args_get(&a, &kd_match_add_rules, argp);
@@ -514,7 +514,7 @@ int kd_cmd_match_remove(struct kd_conn *conn, void __user *argp)
 {
 	const struct kdbus_cmd_match *cmd;
 	struct kd_matchdb *db = conn->matches;
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	LIST_HEAD(gone);
 	int ret;
 

@@ -205,12 +205,13 @@ static int kd_msg_plan(struct kd_msg_plan *p, const struct kd_args *a,
 }
 
 /*
- * One allocation for the message and every array it needs:
+ * One block for the message and every array it needs, in @room if given
+ * and large enough, else allocated:
  * kd_msg | head | off_at[] | vecs[] | fds[] | memfds[] | memfds_at[].
  */
-static struct kd_msg *kd_msg_alloc(size_t head_len, unsigned int n_off,
-				   unsigned int n_vecs, unsigned int n_fds,
-				   unsigned int n_memfds)
+static struct kd_msg *kd_msg_alloc(struct kd_msg_room *room, size_t head_len,
+				   unsigned int n_off, unsigned int n_vecs,
+				   unsigned int n_fds, unsigned int n_memfds)
 {
 	size_t at = KD_ALIGN8(sizeof(struct kd_msg));
 	size_t head_at, off_at, vecs_at, fds_at, mfds_at, mat_at;
@@ -230,12 +231,16 @@ static struct kd_msg *kd_msg_alloc(size_t head_len, unsigned int n_off,
 	mat_at = at;
 	at += n_memfds * sizeof(size_t);
 
-	base = kvmalloc(at, GFP_KERNEL);
+	if (room && at <= sizeof(room->bytes))
+		base = room->bytes;
+	else
+		base = kvmalloc(at, GFP_KERNEL);
 	if (!base)
 		return NULL;
 
 	m = (struct kd_msg *)base;
 	memset(m, 0, sizeof(*m));
+	m->in_room = room && base == room->bytes;
 	m->head = (struct kdbus_msg *)(base + head_at);
 	m->head_len = head_len;
 	m->off_at = (size_t *)(base + off_at);
@@ -408,6 +413,7 @@ static int kd_msg_take_files(struct kd_msg *m, const struct kd_args *a,
  * kd_msg_from_user() - check a message and build what receivers get
  * @src:	the sending connection
  * @send:	the SEND command, copied in
+ * @room:	where to build the message if it fits
  * @out:	the new message
  *
  * Reads the kdbus_msg at cmd_send.msg_address, runs the checks of spec
@@ -418,12 +424,12 @@ static int kd_msg_take_files(struct kd_msg *m, const struct kd_args *a,
  * negative errno.
  */
 int kd_msg_from_user(struct kd_conn *src, struct kd_args *send,
-		     struct kd_msg **out)
+		     struct kd_msg_room *room, struct kd_msg **out)
 {
 	const struct kdbus_cmd_send *cmd = send->buf;
 	struct kd_msg_plan p = {};
 	struct kd_msg *m;
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	int ret;
 
 	*out = NULL;
@@ -435,7 +441,8 @@ int kd_msg_from_user(struct kd_conn *src, struct kd_args *send,
 	if (ret)
 		return kd_args_put(&a, ret);
 
-	m = kd_msg_alloc(p.head_len, p.n_off, p.n_vecs, p.n_fds, p.n_memfds);
+	m = kd_msg_alloc(room, p.head_len, p.n_off, p.n_vecs, p.n_fds,
+			 p.n_memfds);
 	if (!m)
 		return kd_args_put(&a, -ENOMEM);
 
@@ -485,7 +492,7 @@ struct kd_msg *kd_msg_kernel(struct kd_bus *bus, u64 dst_id, u64 cookie_reply,
 	struct kdbus_msg *h;
 	struct kd_msg *m;
 
-	m = kd_msg_alloc(head_len, 0, 0, 0, 0);
+	m = kd_msg_alloc(NULL, head_len, 0, 0, 0, 0);
 	if (!m)
 		return NULL;
 
@@ -539,7 +546,8 @@ void kd_msg_free(struct kd_msg *m)
 	if (m->src)
 		kd_msg_meta_release(&m->meta);
 	kd_obj_gone(KD_OBJ_MSG);
-	kvfree(m);
+	if (!m->in_room)
+		kvfree(m);
 }
 
 /**
@@ -559,7 +567,7 @@ size_t kd_msg_slice_len(const struct kd_msg *m, size_t meta_len)
 static int kd_msg_write_head(const struct kd_msg *m, struct kd_slice *s,
 			     u64 size, u64 base)
 {
-	u8 buf[KD_HEAD_ONSTACK] __aligned(8);
+	u8 buf[KD_HEAD_ONSTACK] __aligned(8) __uninitialized;
 	unsigned int i;
 	int ret;
 

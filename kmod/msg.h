@@ -58,14 +58,26 @@ struct kd_msg {
 
 	u64 seq;
 	struct kd_msg_meta meta;
+	bool in_room;			/* built in the sender's kd_msg_room */
 };
 
 /*
- * Returns 0 with *out set, 1 if the message only negotiated (*out NULL;
- * the answer is in user memory), or a negative errno.
+ * Room on the sender's stack for the message of a SEND: a message of a
+ * call or a reply with a small header fits, so the common SEND allocates
+ * nothing for it. The message lives only as long as the command.
+ */
+#define KD_MSG_ROOM	640
+struct kd_msg_room {
+	u8 bytes[KD_MSG_ROOM] __aligned(8);
+};
+
+/*
+ * Returns 0 with *out set (in @room if it fits, else allocated), 1 if the
+ * message only negotiated (*out NULL; the answer is in user memory), or a
+ * negative errno.
  */
 int kd_msg_from_user(struct kd_conn *src, struct kd_args *send,
-		     struct kd_msg **out);
+		     struct kd_msg_room *room, struct kd_msg **out);
 struct kd_msg *kd_msg_kernel(struct kd_bus *bus, u64 dst_id, u64 cookie_reply,
 			     u64 type, const void *payload, size_t len);
 void kd_msg_free(struct kd_msg *m);

@@ -473,7 +473,7 @@ int kd_cmd_name_acquire(struct kd_conn *conn, void __user *argp)
 {
 	struct kd_registry *r = &conn->bus->names;
 	const char *name;
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	u64 rflags = 0;
 	int ret;
 
@@ -523,7 +523,7 @@ int kd_cmd_name_release(struct kd_conn *conn, void __user *argp)
 	struct kd_owner *mine;
 	struct kd_name *n;
 	const char *name;
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	int ret;
 
 	ret = kd_args_get(&a, &kd_release_rules, argp);

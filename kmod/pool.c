@@ -558,7 +558,7 @@ int kd_slice_write(struct kd_slice *s, size_t off, const void *src,
 static ssize_t kd_slice_write_pinned(struct kd_slice *s, size_t off,
 				     const void __user *src, size_t len)
 {
-	struct page *pages[KD_PIN_BATCH];
+	struct page *pages[KD_PIN_BATCH] __uninitialized;
 	unsigned long addr = (unsigned long)src;
 	size_t done = 0, n;
 	int got, i, ret = 0;

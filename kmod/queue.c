@@ -559,7 +559,7 @@ int kd_cmd_recv(struct kd_conn *conn, void __user *argp)
 	struct kdbus_cmd_recv *cmd;
 	struct kd_entry *e;
 	bool dead_call = false;
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	u64 msg_flags = 0;
 	int lost, ret;
 
@@ -630,7 +630,7 @@ int kd_cmd_recv(struct kd_conn *conn, void __user *argp)
 int kd_cmd_free(struct kd_conn *conn, void __user *argp)
 {
 	struct kdbus_cmd_free *cmd;
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	int ret;
 
 	ret = kd_args_get(&a, &kd_free_rules, argp);

@@ -623,7 +623,7 @@ int kd_reply_wait(struct kd_reply *r, struct file *cancel)
 {
 	bool polling = cancel && file_can_poll(cancel);
 	bool expired = false;
-	struct kd_cancel c;
+	struct kd_cancel c __uninitialized;
 	DEFINE_WAIT(w);
 	int ret = 0;
 

@@ -99,13 +99,18 @@ void kd_route_lost(struct kd_conn *conn)
 static void kd_send_init(struct kd_send *s, struct kd_conn *src,
 			 struct kd_msg *m, bool sync)
 {
-	memset(s, 0, offsetof(struct kd_send, few));
+	/* field by field: @s is not zeroed (see kd_send_msg()) */
 	s->src = src;
 	s->bus = src->bus;
 	s->m = m;
-	s->sync = sync;
 	s->user_id = kd_conn_quota_user(src)->id;
+	s->name_id = 0;
+	s->sync = sync;
+	s->taken = NULL;
+	s->taken_done = false;
+	s->call = NULL;
 	s->d = s->few;
+	s->n = 0;
 	s->cap = KD_DESTS_ONSTACK;
 	s->main = -1;
 }
@@ -139,10 +144,15 @@ static int kd_send_add(struct kd_send *s, struct kd_conn *conn, bool monitor)
 			return ret;
 	}
 	d = &s->d[s->n++];
-	memset(d, 0, sizeof(*d));
 	d->conn = kd_conn_get(conn);
-	d->monitor = monitor;
+	d->e = NULL;
+	d->slice = NULL;
+	d->files = NULL;
+	d->len = 0;
 	kd_buf_init(&d->meta);
+	d->mask = 0;
+	d->monitor = monitor;
+	d->sync_reply = false;
 	return 0;
 }
 
@@ -707,7 +717,8 @@ static int kd_send_msg(struct kd_conn *src, struct kd_msg *m,
 	struct kdbus_cmd_send *cmd = a->buf;
 	const struct kdbus_msg *h = m->head;
 	bool sync = cmd->flags & KDBUS_SEND_SYNC_REPLY;
-	struct kd_send s;
+	/* not zeroed: kd_send_init() sets it, kd_send_add() each s.d[] used */
+	struct kd_send s __uninitialized;
 	int ret = 0;
 
 	kd_send_init(&s, src, m, sync);
@@ -764,9 +775,10 @@ out:
  */
 int kd_cmd_send(struct kd_conn *conn, void __user *argp)
 {
+	struct kd_msg_room room __uninitialized;
 	struct kdbus_cmd_send *cmd;
 	struct kd_msg *m = NULL;
-	struct kd_args a;
+	struct kd_args a __uninitialized;
 	bool negotiate;
 	int ret;
 
@@ -781,7 +793,7 @@ int kd_cmd_send(struct kd_conn *conn, void __user *argp)
 	if (!negotiate && !kd_conn_ordinary(conn))
 		return kd_args_put(&a, -EOPNOTSUPP);
 
-	ret = kd_msg_from_user(conn, &a, &m);
+	ret = kd_msg_from_user(conn, &a, &room, &m);
 	if (ret == 1)
 		ret = negotiate ? 0 : -EINVAL;
 	if (ret || negotiate)
