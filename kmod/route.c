@@ -15,8 +15,9 @@
  * committed under the registry read lock after checking that the name
  * still belongs to the receiver it was written for; if it changed hands
  * meanwhile, the send starts over, so an activator hand-over or a BYEBYE
- * never sees a message in flight. Broadcasts copy the payload into the
- * kernel once and then need no more than the active count.
+ * never sees a message in flight. A broadcast picks every receiver at
+ * once and then takes the same phases; with more than one receiver its
+ * payload is first copied into the kernel, once.
  */
 
 #include <linux/file.h>
@@ -633,40 +634,13 @@ static int kd_send_pick(struct kd_send *s)
 	return 0;
 }
 
-/* the payload is in the kernel: each copy is reserved, written, queued */
-static void kd_send_fan_out(struct kd_send *s)
-{
-	unsigned int i;
-	int ret;
-
-	for (i = 0; i < s->n; i++) {
-		struct kd_dest *d = &s->d[i];
-
-		ret = kd_dest_reserve(s, d);
-		if (!ret) {
-			ret = kd_dest_write(s, d);
-			if (ret) {
-				kd_queue_cancel(d->conn, d->e);
-				d->e = NULL;
-			}
-		}
-		if (ret) {
-			if (ret != -ECONNRESET)
-				kd_route_lost(d->conn);
-			continue;
-		}
-		kd_queue_commit(d->conn, d->e);
-		d->e = NULL;
-	}
-}
-
+/*
+ * Phases 2-4 as for a unicast. With more than one receiver the payload is
+ * copied in once, and each receiver's copy made from there.
+ */
 static int kd_send_broadcast(struct kd_send *s)
 {
 	int ret;
-
-	ret = kd_msg_take_payload(s->m);
-	if (ret)
-		return ret;
 
 	if (!kd_conn_enter(s->src))
 		return -ECONNRESET;
@@ -676,18 +650,16 @@ static int kd_send_broadcast(struct kd_send *s)
 	up_read(&s->bus->lock);
 	up_read(&s->bus->names.lock);
 	kd_conn_leave(s->src);
-	if (ret)
-		return ret;
 
-	ret = kd_send_collect(s);
-	if (ret)
-		return ret;
-
-	if (!kd_conn_enter(s->src))
-		return -ECONNRESET;
-	kd_send_fan_out(s);
-	kd_conn_leave(s->src);
-	return 0;
+	if (!ret && s->n > 1)
+		ret = kd_msg_take_payload(s->m);
+	if (!ret)
+		ret = kd_send_prepare(s);
+	if (!ret)
+		ret = kd_send_write(s);
+	if (!ret)
+		ret = kd_send_commit(s);
+	return ret;
 }
 
 /* --- KDBUS_CMD_SEND ------------------------------------------------ */
