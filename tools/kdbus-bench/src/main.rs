@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use crate::env::BenchBus;
-use crate::measure::{clock_overhead, measure, Budget, Case, Stats};
+use crate::measure::{clock_overhead, measure_side_by_side, Budget, Case, Stats};
 use crate::report::{Group, Param, Report};
 
 #[derive(Parser, Debug)]
@@ -45,6 +45,10 @@ struct Cli {
     /// Upper bound of timed operations per case.
     #[arg(long, default_value_t = 200_000)]
     max_iterations: u64,
+    /// Turns in which the cases of a comparison share their time, one
+    /// after the other (see `measure_side_by_side`).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
     /// Payload sizes of the unicast round trip in bytes (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [8usize, 64 << 10, 1 << 20])]
     sizes: Vec<usize>,
@@ -199,6 +203,7 @@ fn run(cli: Cli) -> Result<Report> {
             duration: cli.duration,
         }
     };
+    let rounds = if cli.quick { 1 } else { cli.rounds };
     // after pinning: on the CPU the cases run on
     let clock_ns = clock_overhead();
     let mut report = Report {
@@ -218,18 +223,14 @@ fn run(cli: Cli) -> Result<Report> {
             continue;
         }
         for value in (bench.values)(&cli) {
-            let mut results: Vec<(String, Stats)> = Vec::new();
-            for mut case in (bench.cases)(&bus, value)? {
-                eprintln!(
-                    "kdbus-bench: {} {}: {}",
-                    bench.name,
-                    bench.param.label(value),
-                    case.name()
-                );
-                let stats = measure(case.as_mut(), budget, clock_ns)
-                    .with_context(|| format!("{} {}", bench.name, case.name()))?;
-                results.push((case.name(), stats));
-            }
+            let mut cases = (bench.cases)(&bus, value)?;
+            let names: Vec<String> = cases.iter().map(|c| c.name()).collect();
+            let label = bench.param.label(value);
+            let stats = measure_side_by_side(&mut cases, budget, rounds, clock_ns, |i| {
+                eprintln!("kdbus-bench: {} {label}: {}", bench.name, names[i]);
+            })
+            .with_context(|| format!("{} {label}", bench.name))?;
+            let results: Vec<(String, Stats)> = names.into_iter().zip(stats).collect();
             report
                 .groups
                 .push(Group::new(bench.name, bench.param, value, results));

@@ -80,8 +80,15 @@ pub fn clock_overhead() -> u64 {
 }
 
 /// Runs `case` within `budget` and times every operation, less
-/// `clock_ns` (see [`clock_overhead`]).
+/// `clock_ns` (see [`clock_overhead`]). For one case by itself (tests);
+/// comparisons use [`measure_side_by_side`].
+#[cfg(test)]
 pub fn measure(case: &mut dyn Case, budget: Budget, clock_ns: u64) -> Result<Stats> {
+    Ok(Stats::from_samples(samples(case, budget, clock_ns)?))
+}
+
+/// The per-operation times of [`measure`].
+fn samples(case: &mut dyn Case, budget: Budget, clock_ns: u64) -> Result<Vec<u64>> {
     for _ in 0..budget.warmup {
         case.run_once()?;
     }
@@ -94,7 +101,51 @@ pub fn measure(case: &mut dyn Case, budget: Budget, clock_ns: u64) -> Result<Sta
         case.run_once()?;
         samples.push((t.elapsed().as_nanos() as u64).saturating_sub(clock_ns));
     }
-    Ok(Stats::from_samples(samples))
+    Ok(samples)
+}
+
+impl Budget {
+    /// Round `round` of `rounds` that share this budget: the warm-up
+    /// comes first, time and iterations are split evenly.
+    fn share(self, round: u32, rounds: u32) -> Budget {
+        let part = |n: u64| n.div_ceil(u64::from(rounds));
+        Budget {
+            warmup: if round == 0 { self.warmup } else { 0 },
+            min_iterations: part(self.min_iterations),
+            max_iterations: part(self.max_iterations),
+            duration: self.duration / rounds,
+        }
+    }
+}
+
+/// Measures `cases` side by side: `rounds` turns, each giving every case
+/// its share of `budget` in order, and one figure per case from all its
+/// turns. The host's slow spells (under TCG a VM's speed varies by up
+/// to 2x over seconds) then fall on every case alike instead of on
+/// whichever ran at the time, which matters for ratios between cases.
+/// `started` is told the index of each case as its first turn begins.
+pub fn measure_side_by_side(
+    cases: &mut [Box<dyn Case>],
+    budget: Budget,
+    rounds: u32,
+    clock_ns: u64,
+    mut started: impl FnMut(usize),
+) -> Result<Vec<Stats>> {
+    let rounds = rounds.max(1);
+    let mut all: Vec<Vec<u64>> = vec![Vec::new(); cases.len()];
+    for round in 0..rounds {
+        for (i, case) in cases.iter_mut().enumerate() {
+            if round == 0 {
+                started(i);
+            }
+            all[i].extend(samples(
+                case.as_mut(),
+                budget.share(round, rounds),
+                clock_ns,
+            )?);
+        }
+    }
+    Ok(all.into_iter().map(Stats::from_samples).collect())
 }
 
 /// `1.5 µs`, `12.3 ms`...
@@ -168,6 +219,43 @@ mod tests {
         )
         .unwrap();
         assert_eq!(stats.iterations, 10, "min_iterations even without time");
+    }
+
+    /// Records, in a shared log, which case ran each operation.
+    struct Logged(usize, std::rc::Rc<std::cell::RefCell<Vec<usize>>>);
+
+    impl Case for Logged {
+        fn name(&self) -> String {
+            format!("case {}", self.0)
+        }
+        fn run_once(&mut self) -> Result<()> {
+            self.1.borrow_mut().push(self.0);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn side_by_side_cases_take_turns() {
+        let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut cases: Vec<Box<dyn Case>> = (0..2)
+            .map(|i| Box::new(Logged(i, log.clone())) as Box<dyn Case>)
+            .collect();
+        let budget = Budget {
+            warmup: 1,
+            min_iterations: 6,
+            max_iterations: 6,
+            duration: Duration::ZERO,
+        };
+        let mut started = Vec::new();
+        let stats = measure_side_by_side(&mut cases, budget, 3, 0, |i| started.push(i)).unwrap();
+        assert_eq!(started, [0, 1]);
+        assert_eq!(
+            stats.iter().map(|s| s.iterations).collect::<Vec<_>>(),
+            [6, 6]
+        );
+        // one warm-up run each, then three turns of two timed runs
+        let expected = [0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1];
+        assert_eq!(*log.borrow(), expected);
     }
 
     #[test]
