@@ -65,6 +65,12 @@ impl Boot<'_> {
             .args([
                 "-accel", "tcg", "-smp", "2", "-m", "1536", "-machine", "q35",
             ])
+            // RDRAND lets the kernel seed its random generator while it
+            // boots on one CPU. Without it the seeding completes in
+            // userspace, and the code patching it sets off has hung both
+            // vCPUs of QEMU's multi-threaded TCG
+            // (`__x64_sys_getrandom+0x73` in a soft-lockup report).
+            .args(["-cpu", "qemu64,+rdrand"])
             .args([
                 "-display",
                 "none",
