@@ -579,6 +579,19 @@ out:
 	return ret;
 }
 
+/* phases 2-4, once the receivers are known */
+static int kd_send_deliver(struct kd_send *s)
+{
+	int ret;
+
+	ret = kd_send_prepare(s);
+	if (!ret)
+		ret = kd_send_write(s);
+	if (!ret)
+		ret = kd_send_commit(s);
+	return ret;
+}
+
 static int kd_send_unicast(struct kd_send *s)
 {
 	int ret;
@@ -586,11 +599,7 @@ static int kd_send_unicast(struct kd_send *s)
 	do {
 		ret = kd_send_route(s);
 		if (!ret)
-			ret = kd_send_prepare(s);
-		if (!ret)
-			ret = kd_send_write(s);
-		if (!ret)
-			ret = kd_send_commit(s);
+			ret = kd_send_deliver(s);
 		kd_send_drop_dests(s);
 		/* a reply that failed, or starts over, is owed again */
 		kd_send_drop_taken(s);
@@ -635,8 +644,8 @@ static int kd_send_pick(struct kd_send *s)
 }
 
 /*
- * Phases 2-4 as for a unicast. With more than one receiver the payload is
- * copied in once, and each receiver's copy made from there.
+ * Phase 1 is the pick; then as for a unicast. With more than one receiver
+ * the payload is copied in once, and each receiver's copy made from there.
  */
 static int kd_send_broadcast(struct kd_send *s)
 {
@@ -654,11 +663,7 @@ static int kd_send_broadcast(struct kd_send *s)
 	if (!ret && s->n > 1)
 		ret = kd_msg_take_payload(s->m);
 	if (!ret)
-		ret = kd_send_prepare(s);
-	if (!ret)
-		ret = kd_send_write(s);
-	if (!ret)
-		ret = kd_send_commit(s);
+		ret = kd_send_deliver(s);
 	return ret;
 }
 
