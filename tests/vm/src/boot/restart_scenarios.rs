@@ -467,15 +467,13 @@ mod tests {
         lines
     }
 
-    fn failed(lines: Vec<String>) -> Vec<String> {
+    /// The checks of `scenario` that fail on a console of `lines`
+    /// (power-off aside: these consoles end before it).
+    fn failures(scenario: &Scenario, lines: Vec<String>) -> Vec<String> {
         let console = Console {
             lines,
             timed_out: false,
             elapsed: Duration::from_secs(60),
-        };
-        let scenario = Scenario {
-            evaluate: |c| restart_checks(c, &PHASES),
-            ..all().remove(0)
         };
         scenario
             .evaluate(&console)
@@ -484,6 +482,14 @@ mod tests {
             .map(|c| c.name)
             .filter(|n| !n.contains("powered off"))
             .collect()
+    }
+
+    fn failed(lines: Vec<String>) -> Vec<String> {
+        let scenario = Scenario {
+            evaluate: |c| restart_checks(c, &PHASES),
+            ..all().remove(0)
+        };
+        failures(&scenario, lines)
     }
 
     #[test]
@@ -615,22 +621,11 @@ mod tests {
     }
 
     fn other_failed(lines: Vec<String>) -> Vec<String> {
-        let console = Console {
-            lines,
-            timed_out: false,
-            elapsed: Duration::from_secs(60),
-        };
         let scenario = all()
             .into_iter()
             .find(|s| s.name == "faults-other")
             .unwrap();
-        scenario
-            .evaluate(&console)
-            .into_iter()
-            .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
-            .map(|c| c.name)
-            .filter(|n| !n.contains("powered off"))
-            .collect()
+        failures(&scenario, lines)
     }
 
     #[test]
