@@ -117,21 +117,22 @@ static void kd_chunk_retire(struct kd_pool *pool, struct kd_slice *c)
 	pool->spare = c;
 }
 
+static inline struct kd_slice *kd_chunk_of(const struct rb_node *n)
+{
+	return rb_entry(n, struct kd_slice, rb);
+}
+
+/* holes by (length, offset) */
+static bool kd_hole_less(struct rb_node *a, const struct rb_node *b)
+{
+	const struct kd_slice *x = kd_chunk_of(a), *y = kd_chunk_of(b);
+
+	return x->len < y->len || (x->len == y->len && x->off < y->off);
+}
+
 static void kd_hole_insert(struct kd_pool *pool, struct kd_slice *h)
 {
-	struct rb_node **p = &pool->holes.rb_node, *parent = NULL;
-
-	while (*p) {
-		struct kd_slice *o = rb_entry(*p, struct kd_slice, rb);
-
-		parent = *p;
-		if (h->len < o->len || (h->len == o->len && h->off < o->off))
-			p = &parent->rb_left;
-		else
-			p = &parent->rb_right;
-	}
-	rb_link_node(&h->rb, parent, p);
-	rb_insert_color(&h->rb, &pool->holes);
+	rb_add(&h->rb, &pool->holes, kd_hole_less);
 }
 
 /* the smallest hole of at least @len bytes, the lowest among equals */
@@ -141,7 +142,7 @@ static struct kd_slice *kd_hole_best(struct kd_pool *pool, size_t len)
 	struct kd_slice *best = NULL;
 
 	while (n) {
-		struct kd_slice *h = rb_entry(n, struct kd_slice, rb);
+		struct kd_slice *h = kd_chunk_of(n);
 
 		if (h->len < len) {
 			n = n->rb_right;
@@ -153,32 +154,30 @@ static struct kd_slice *kd_hole_best(struct kd_pool *pool, size_t len)
 	return best;
 }
 
+/* slices by offset */
+static bool kd_busy_less(struct rb_node *a, const struct rb_node *b)
+{
+	return kd_chunk_of(a)->off < kd_chunk_of(b)->off;
+}
+
+static int kd_busy_cmp(const void *key, const struct rb_node *n)
+{
+	u64 off = *(const u64 *)key;
+	size_t at = kd_chunk_of(n)->off;
+
+	return off < at ? -1 : off > at;
+}
+
 static void kd_busy_insert(struct kd_pool *pool, struct kd_slice *s)
 {
-	struct rb_node **p = &pool->busy.rb_node, *parent = NULL;
-
-	while (*p) {
-		parent = *p;
-		if (s->off < rb_entry(parent, struct kd_slice, rb)->off)
-			p = &parent->rb_left;
-		else
-			p = &parent->rb_right;
-	}
-	rb_link_node(&s->rb, parent, p);
-	rb_insert_color(&s->rb, &pool->busy);
+	rb_add(&s->rb, &pool->busy, kd_busy_less);
 }
 
 static struct kd_slice *kd_busy_find(struct kd_pool *pool, u64 off)
 {
-	struct rb_node *n = pool->busy.rb_node;
-	struct kd_slice *s;
+	struct rb_node *n = rb_find(&off, &pool->busy, kd_busy_cmp);
 
-	for (; n; n = off < s->off ? n->rb_left : n->rb_right) {
-		s = rb_entry(n, struct kd_slice, rb);
-		if (s->off == off)
-			return s;
-	}
-	return NULL;
+	return n ? kd_chunk_of(n) : NULL;
 }
 
 /* under pool->lock: both references are gone, @s becomes free space */
