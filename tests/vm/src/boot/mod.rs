@@ -265,7 +265,21 @@ impl Env {
             responses,
             echo: self.echo,
         };
-        let console = boot.run()?;
+        let mut console = boot.run()?;
+        if console.froze_in_kernel_init() {
+            // Nothing of ours had run: the initramfs (kdbus.ko, kdbus-init)
+            // comes after. Under TCG QEMU has frozen there, rarely, with
+            // both vCPUs silent; the boot is retried once, the frozen
+            // console kept beside the new one.
+            let frozen = dir.join("console-frozen.log");
+            eprintln!(
+                "kdbus-vmtest: {name}: the VM froze before the kernel ran the initramfs                  (last line: {:?}); booting again, the frozen console is {}",
+                console.lines.last().map(String::as_str).unwrap_or(""),
+                frozen.display()
+            );
+            std::fs::rename(dir.join("console.log"), &frozen)?;
+            console = boot.run()?;
+        }
         let _ = std::fs::remove_file(&disk);
         Ok(console)
     }

@@ -39,6 +39,12 @@ impl Console {
     pub fn contains(&self, needle: &str) -> bool {
         self.lines.iter().any(|l| l.contains(needle))
     }
+
+    /// Did the boot time out before the kernel started the initramfs's
+    /// init, that is before any code of ours could run?
+    pub fn froze_in_kernel_init(&self) -> bool {
+        self.timed_out && !self.contains("Run /init as init process")
+    }
 }
 
 impl Boot<'_> {
@@ -172,5 +178,30 @@ impl Boot<'_> {
             timed_out,
             elapsed: started.elapsed(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn console(lines: &[&str], timed_out: bool) -> Console {
+        Console {
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+            timed_out,
+            elapsed: Duration::from_secs(300),
+        }
+    }
+
+    #[test]
+    fn only_a_timeout_before_init_is_a_freeze_in_kernel_init() {
+        let early = ["[    1.06] NET: Registered PF_INET protocol family"];
+        let late = [
+            "[    4.86] Run /init as init process",
+            "[   30.00] kdbus-init[1]: ...",
+        ];
+        assert!(console(&early, true).froze_in_kernel_init());
+        assert!(!console(&early, false).froze_in_kernel_init());
+        assert!(!console(&late, true).froze_in_kernel_init());
     }
 }
