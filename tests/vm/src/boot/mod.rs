@@ -273,7 +273,8 @@ impl Env {
             // console kept beside the new one.
             let frozen = dir.join("console-frozen.log");
             eprintln!(
-                "kdbus-vmtest: {name}: the VM froze before the kernel ran the initramfs                  (last line: {:?}); booting again, the frozen console is {}",
+                "kdbus-vmtest: {name}: the VM froze before the kernel ran the initramfs \
+                 (last line: {:?}); booting again, the frozen console is {}",
                 console.lines.last().map(String::as_str).unwrap_or(""),
                 frozen.display()
             );
