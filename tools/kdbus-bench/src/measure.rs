@@ -68,7 +68,8 @@ impl Stats {
 /// itself. Under QEMU's TCG the guest's clock source is the emulated HPET
 /// and every read is a system call: two of them cost a few per cent of a
 /// socketpair round trip (1.7 µs of 43 µs in one run), the same for every
-/// case, which would pull every ratio towards 1. [`measure`] subtracts it from each sample.
+/// case, which would pull every ratio towards 1. Every sample is taken
+/// with it subtracted (see [`measure_side_by_side`]).
 pub fn clock_overhead() -> u64 {
     let samples = (0..1000)
         .map(|_| {
@@ -87,7 +88,8 @@ pub fn measure(case: &mut dyn Case, budget: Budget, clock_ns: u64) -> Result<Sta
     Ok(Stats::from_samples(samples(case, budget, clock_ns)?))
 }
 
-/// The per-operation times of [`measure`].
+/// Runs `case` within `budget`; the time of every operation, less
+/// `clock_ns`.
 fn samples(case: &mut dyn Case, budget: Budget, clock_ns: u64) -> Result<Vec<u64>> {
     for _ in 0..budget.warmup {
         case.run_once()?;
