@@ -19,7 +19,9 @@ impl Markers {
             let (Some(phase), Some(key)) = (parts.next(), parts.next()) else {
                 continue;
             };
-            let value = parts.next().unwrap_or("").trim().to_owned();
+            let value = without_kernel_line(parts.next().unwrap_or(""))
+                .trim()
+                .to_owned();
             m.phases
                 .entry(phase.to_owned())
                 .or_default()
@@ -57,9 +59,47 @@ impl Markers {
     }
 }
 
+/// `value` up to a kernel log line that the serial console printed into
+/// the middle of the marker's line (`[    7.707029] ACPI: ...`): its
+/// timestamp, `[`, spaces, digits, `.`, digits, `]`, is never part of a
+/// marker's value.
+fn without_kernel_line(value: &str) -> &str {
+    let is_stamp = |s: &str| {
+        let Some(inner) = s.strip_prefix('[').and_then(|s| s.split(']').next()) else {
+            return false;
+        };
+        let (secs, frac) = inner.trim_start().split_once('.').unwrap_or(("", ""));
+        !secs.is_empty()
+            && !frac.is_empty()
+            && secs.bytes().all(|b| b.is_ascii_digit())
+            && frac.bytes().all(|b| b.is_ascii_digit())
+    };
+    value
+        .match_indices('[')
+        .map(|(at, _)| at)
+        .find(|&at| is_stamp(&value[at..]))
+        .map_or(value, |at| &value[..at])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kernel_line_inside_a_marker_is_not_its_value() {
+        let lines: Vec<String> = [
+            "@@T initrd kdbusfs_mounts 0[    7.707029] ACPI: \\_SB_.GSIA: Enabled at IRQ 16",
+            "@@T root activations [1, 2][  12.5] virtio_blk",
+            "@@T root list [a] [b]",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let m = Markers::parse(&lines);
+        assert_eq!(m.get("initrd", "kdbusfs_mounts"), Some("0"));
+        assert_eq!(m.get("root", "activations"), Some("[1, 2]"));
+        assert_eq!(m.get("root", "list"), Some("[a] [b]"));
+    }
 
     #[test]
     fn markers_survive_console_noise() {
