@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::fs::{open, Mode, OFlags};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::abi::*;
 use crate::bloom::BloomParams;
@@ -599,9 +600,9 @@ impl Connection {
     pub fn send(&self, msg: &MessageBuilder<'_>) -> Result<u64> {
         let cookie = msg.cookie_or(|| self.next_cookie());
         let mut encoded = msg.encode(cookie)?;
-        let mut cmd = send_cmd(0, None);
         // `encoded` refers to `msg`'s borrowed payload, alive for the call.
-        raw::send(self.as_fd(), &mut cmd, &mut encoded)
+        let mut cmd = SendCmd::new(0, None);
+        raw::send_fixed(self.as_fd(), &mut cmd, &mut encoded)
             .map_err(|e| Error::command("KDBUS_CMD_SEND", e))?;
         Ok(cookie)
     }
@@ -622,9 +623,9 @@ impl Connection {
     ) -> Result<Message<'_>> {
         let cookie = msg.cookie_or(|| self.next_cookie());
         let mut encoded = msg.encode_call(cookie, DEFAULT_CALL_TIMEOUT)?;
-        let mut cmd = send_cmd(KDBUS_SEND_SYNC_REPLY, cancel);
+        let mut cmd = SendCmd::new(KDBUS_SEND_SYNC_REPLY, cancel);
         loop {
-            match raw::send(self.as_fd(), &mut cmd, &mut encoded) {
+            match raw::send_fixed(self.as_fd(), &mut cmd, &mut encoded) {
                 Ok(()) => break,
                 // A signal interrupted the wait: re-issuing the same call
                 // (same cookie) resumes waiting on the existing reply slot.
@@ -632,13 +633,8 @@ impl Connection {
                 Err(e) => return Err(Error::command("KDBUS_CMD_SEND", e)),
             }
         }
-        let send: kdbus_cmd_send = cmd.read(0);
-        Message::from_pool(
-            self,
-            send.reply.offset,
-            send.reply.msg_size,
-            send.reply.return_flags,
-        )
+        let reply = cmd.send.reply;
+        Message::from_pool(self, reply.offset, reply.msg_size, reply.return_flags)
     }
 
     /// Receives the next message (FIFO), if any.
@@ -805,16 +801,38 @@ pub(crate) fn cmd_header(flags: u64) -> Buf {
     buf
 }
 
-fn send_cmd(flags: u64, cancel: Option<BorrowedFd<'_>>) -> Buf {
-    let mut cmd = Buf::with_header(&kdbus_cmd_send {
-        flags,
-        ..Default::default()
-    });
-    if let Some(fd) = cancel {
-        cmd.push_item(KDBUS_ITEM_CANCEL_FD, &fd.as_raw_fd().to_ne_bytes());
+/// A `kdbus_cmd_send` and the one item it may carry, a `CANCEL_FD`, in a
+/// struct on the stack: sending needs no command buffer.
+#[repr(C)]
+#[derive(Debug, Default, FromBytes, IntoBytes, Immutable)]
+struct SendCmd {
+    send: kdbus_cmd_send,
+    cancel_size: u64,
+    cancel_type: u64,
+    cancel_fd: i32,
+    cancel_pad: u32,
+}
+
+impl SendCmd {
+    fn new(flags: u64, cancel: Option<BorrowedFd<'_>>) -> SendCmd {
+        let fixed = std::mem::size_of::<kdbus_cmd_send>() as u64;
+        let mut cmd = SendCmd {
+            send: kdbus_cmd_send {
+                size: fixed,
+                flags,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        if let Some(fd) = cancel {
+            // an item's size excludes its padding (spec §5.1)
+            cmd.cancel_size = KDBUS_ITEM_HEADER_SIZE + 4;
+            cmd.cancel_type = KDBUS_ITEM_CANCEL_FD;
+            cmd.cancel_fd = fd.as_raw_fd();
+            cmd.send.size = fixed + 24;
+        }
+        cmd
     }
-    cmd.finish();
-    cmd
 }
 
 #[cfg(test)]
@@ -882,11 +900,22 @@ mod tests {
     #[test]
     fn send_command_carries_the_cancel_fd() {
         let file = std::fs::File::open("/dev/null").unwrap();
-        let cmd = send_cmd(KDBUS_SEND_SYNC_REPLY, Some(file.as_fd()));
-        assert_eq!(cmd.len(), 56 + 24);
-        assert_eq!(cmd.u64_at(0), 80);
-        assert_eq!(cmd.u64_at(56), 20, "item size excludes its padding");
-        assert_eq!(cmd.u64_at(64), KDBUS_ITEM_CANCEL_FD);
+        let cmd = SendCmd::new(KDBUS_SEND_SYNC_REPLY, Some(file.as_fd()));
+        let mut buf = Buf::new();
+        buf.extend(cmd.as_bytes());
+        assert_eq!(buf.len(), 56 + 24);
+        assert_eq!(buf.u64_at(0), 80);
+        assert_eq!(buf.u64_at(8), KDBUS_SEND_SYNC_REPLY);
+        assert_eq!(buf.u64_at(56), 20, "item size excludes its padding");
+        assert_eq!(buf.u64_at(64), KDBUS_ITEM_CANCEL_FD);
+        assert_eq!(buf.read::<i32>(72), file.as_raw_fd());
+    }
+
+    #[test]
+    fn send_command_without_cancel_fd_has_no_items() {
+        let cmd = SendCmd::new(0, None);
+        assert_eq!(cmd.send.size, 56);
+        assert_eq!(cmd.cancel_type, 0);
     }
 
     #[test]

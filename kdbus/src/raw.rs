@@ -62,8 +62,9 @@ impl Buf {
 
     /// An empty buffer with room for `bytes` without reallocating.
     pub fn with_capacity(bytes: usize) -> Buf {
+        // zeroed storage, not bare capacity: appends only write
         Buf {
-            words: Vec::with_capacity(bytes.div_ceil(8)),
+            words: vec![0; bytes.div_ceil(8)],
             len: 0,
         }
     }
@@ -108,20 +109,26 @@ impl Buf {
     fn reserve_bytes(&mut self, len: usize) {
         let words = len.div_ceil(8);
         if self.words.len() < words {
-            self.words.resize(words, 0);
+            // doubling: a buffer built item by item grows a few times
+            self.words.resize(words.max(2 * self.words.len()), 0);
         }
     }
 
     /// Appends raw bytes.
     pub fn extend(&mut self, bytes: &[u8]) {
         let start = self.len;
-        self.resize(start + bytes.len());
-        self.as_bytes_mut()[start..].copy_from_slice(bytes);
+        let end = start + bytes.len();
+        // what lies past `len` is zero: no need to clear before copying
+        self.reserve_bytes(end);
+        self.words.as_mut_bytes()[start..end].copy_from_slice(bytes);
+        self.len = end;
     }
 
     /// Appends zero bytes up to the next multiple of 8.
     pub fn pad8(&mut self) {
-        self.resize(align8(self.len));
+        if self.len % 8 != 0 {
+            self.resize(align8(self.len));
+        }
     }
 
     /// Appends an item: header, payload, zero padding to 8.
@@ -168,13 +175,24 @@ impl Buf {
 
     /// Appends one native-endian `u64`.
     pub fn push_u64(&mut self, value: u64) {
-        self.extend(&value.to_ne_bytes());
+        if self.len % 8 != 0 {
+            return self.extend(&value.to_ne_bytes());
+        }
+        // the common case, a whole word: no byte copy
+        let word = self.len / 8;
+        self.reserve_bytes(self.len + 8);
+        self.words[word] = value;
+        self.len += 8;
     }
 
     /// Writes the current length into the leading `size` field.
     pub fn finish(&mut self) {
         let len = self.len as u64;
-        self.set_u64(0, len);
+        if self.len < 8 {
+            // too short to hold the field: it grows, and lies about its size
+            return self.set_u64(0, len);
+        }
+        self.words[0] = len;
     }
 
     /// Reads the native-endian `u64` at `offset`.
@@ -412,6 +430,36 @@ pub fn send_at(
     // SAFETY: both pointers point into buffers we borrow mutably for the
     // call, each with storage for all the kernel may touch (see `ioctl_at`).
     unsafe { ioctl_ptr(fd.as_fd(), KDBUS_CMD_SEND, arg) }
+}
+
+/// `KDBUS_CMD_SEND` with `cmd` — a `kdbus_cmd_send`, possibly followed by
+/// its items, in one struct — in place, its `msg_address` set to `msg`:
+/// the command of every send needs no buffer of its own.
+///
+/// # Panics
+/// If `cmd`'s `size` field (its first `u64`) is smaller than a
+/// `kdbus_cmd_send` or larger than `T`.
+pub fn send_fixed<T: IntoBytes + FromBytes + Immutable>(
+    fd: impl AsFd,
+    cmd: &mut T,
+    msg: &mut Buf,
+) -> Result<(), Errno> {
+    assert!(
+        std::mem::align_of::<T>() >= 8,
+        "kdbus arguments are 8-aligned"
+    );
+    let fixed = std::mem::size_of::<kdbus_cmd_send>();
+    let size = u64::read_from_prefix(cmd.as_bytes()).map_or(0, |(size, _)| size as usize);
+    assert!((fixed..=std::mem::size_of::<T>()).contains(&size));
+    let msg_reach = msg.kernel_reach(0, std::mem::size_of::<kdbus_msg>());
+    let msg_ptr = msg.kernel_ptr(0, msg_reach);
+    cmd.as_mut_bytes()[SEND_MSG_ADDRESS..SEND_MSG_ADDRESS + 8]
+        .copy_from_slice(&(msg_ptr as usize as u64).to_ne_bytes());
+    // SAFETY: `cmd` is an 8-aligned struct we borrow mutably for the call,
+    // its `size` (checked above) within it; `msg_ptr` points into `msg`,
+    // which we borrow mutably too, with storage for all the kernel may
+    // touch (see `ioctl_at`).
+    unsafe { ioctl_ptr(fd.as_fd(), KDBUS_CMD_SEND, (cmd as *mut T).cast()) }
 }
 
 /// Negotiation (spec §7): issues `cmd` with only `KDBUS_FLAG_NEGOTIATE`
