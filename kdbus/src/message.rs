@@ -5,7 +5,8 @@ use std::ops::Deref;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use zerocopy::FromBytes;
+use smallvec::SmallVec;
+use zerocopy::{FromBytes, IntoBytes};
 
 use crate::abi::*;
 use crate::bloom::BloomFilter;
@@ -114,7 +115,9 @@ pub struct MessageBuilder<'a> {
     timeout: Option<Timeout>,
     cookie_reply: u64,
     payload_type: u64,
-    parts: Vec<Part<'a>>,
+    /// Inline up to two: a call or a reply has one or two parts, and
+    /// building it should not cost an allocation.
+    parts: SmallVec<[Part<'a>; 2]>,
     fds: Vec<BorrowedFd<'a>>,
     bloom: Option<BloomFilter>,
 }
@@ -129,7 +132,7 @@ impl<'a> MessageBuilder<'a> {
             timeout: None,
             cookie_reply: 0,
             payload_type: KDBUS_PAYLOAD_DBUS,
-            parts: Vec::new(),
+            parts: SmallVec::new(),
             fds: Vec::new(),
             bloom: None,
         }
@@ -304,9 +307,8 @@ impl<'a> MessageBuilder<'a> {
                 16 + self.fds.len() * 4 + 8
             };
         let mut buf = Buf::with_capacity(capacity);
-        buf.write(
-            0,
-            &kdbus_msg {
+        buf.extend(
+            kdbus_msg {
                 size: 0,
                 flags: flags.bits(),
                 priority: self.priority,
@@ -315,7 +317,8 @@ impl<'a> MessageBuilder<'a> {
                 payload_type: self.payload_type,
                 cookie,
                 timeout_ns_or_cookie_reply: timeout_or_reply,
-            },
+            }
+            .as_bytes(),
         );
         if let Some(name) = dst_name {
             check_string("destination name", name)?;
@@ -385,15 +388,26 @@ pub enum PayloadPart<'a> {
     Memfd { start: u64, size: u64 },
 }
 
-/// A message as laid out in the receive pool, parsed and validated: the
-/// header, every item decoded, every payload offset checked to lie inside
-/// the slice. Pure data — see [`Message`] for the received message that
-/// owns its fds and frees its slice.
-#[derive(Debug, Clone)]
+/// A message as laid out in the receive pool, validated: the header, every
+/// item decodable, every payload offset inside the slice. Pure data — see
+/// [`Message`] for the received message that owns its fds and frees its
+/// slice. The items are decoded again where they are asked for: receiving
+/// a message stores nothing but the header.
+#[derive(Clone)]
 pub struct MessageView<'a> {
     header: kdbus_msg,
-    items: Vec<Item<'a>>,
     slice: &'a [u8],
+    /// An FDS or PAYLOAD_MEMFD item is present: there are fds to take.
+    carries_fds: bool,
+}
+
+impl std::fmt::Debug for MessageView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageView")
+            .field("header", &self.header)
+            .field("items", &self.items())
+            .finish()
+    }
 }
 
 impl<'a> MessageView<'a> {
@@ -420,16 +434,19 @@ impl<'a> MessageView<'a> {
                 ),
             ));
         }
-        let items =
-            Items::with_base(&slice[header_len..header.size as usize], header_len).decode_all()?;
-        for item in &items {
-            if let Item::PayloadOff { size, offset } = *item {
-                if offset == u64::MAX {
-                    continue; // padding
-                }
-                if offset
-                    .checked_add(size)
-                    .map_or(true, |end| end > slice.len() as u64)
+        let mut view = MessageView {
+            header,
+            slice,
+            carries_fds: false,
+        };
+        for raw in view.raw_items() {
+            let item = raw?.decode()?;
+            view.carries_fds |= matches!(item, Item::Fds(_) | Item::PayloadMemfd(_));
+            if let Item::PayloadOff { size, offset } = item {
+                if offset != u64::MAX
+                    && offset
+                        .checked_add(size)
+                        .map_or(true, |end| end > slice.len() as u64)
                 {
                     return Err(Error::malformed(
                         "message",
@@ -441,11 +458,22 @@ impl<'a> MessageView<'a> {
                 }
             }
         }
-        Ok(MessageView {
-            header,
-            items,
-            slice,
-        })
+        Ok(view)
+    }
+
+    /// The item chain, as it lies in the slice.
+    fn raw_items(&self) -> Items<'a> {
+        let header_len = std::mem::size_of::<kdbus_msg>();
+        Items::with_base(
+            &self.slice[header_len..self.header.size as usize],
+            header_len,
+        )
+    }
+
+    /// The items, decoded one by one (`parse` found every one decodable).
+    fn decoded(&self) -> impl Iterator<Item = Item<'a>> + 'a {
+        self.raw_items()
+            .map_while(|raw| raw.and_then(|raw| raw.decode()).ok())
     }
 
     /// The raw header.
@@ -517,14 +545,14 @@ impl<'a> MessageView<'a> {
     }
 
     /// All items, decoded.
-    pub fn items(&self) -> &[Item<'a>] {
-        &self.items
+    pub fn items(&self) -> Vec<Item<'a>> {
+        self.decoded().collect()
     }
 
     /// The payload pieces in order.
     pub fn payload_parts(&self) -> impl Iterator<Item = PayloadPart<'a>> + '_ {
         let slice = self.slice;
-        self.items.iter().filter_map(move |item| match *item {
+        self.decoded().filter_map(move |item| match item {
             Item::PayloadOff { size, offset } if offset == u64::MAX => {
                 Some(PayloadPart::Padding(size))
             }
@@ -565,16 +593,16 @@ impl<'a> MessageView<'a> {
 
     /// The destination name the sender used, if any.
     pub fn dst_name(&self) -> Option<&'a str> {
-        self.items.iter().find_map(|item| match *item {
+        self.decoded().find_map(|item| match item {
             Item::DstName(name) => Some(name),
             _ => None,
         })
     }
 
     /// The signal's bloom filter: generation and words.
-    pub fn bloom_filter(&self) -> Option<(u64, &[u64])> {
-        self.items.iter().find_map(|item| match item {
-            Item::BloomFilter { generation, words } => Some((*generation, words.as_slice())),
+    pub fn bloom_filter(&self) -> Option<(u64, Vec<u64>)> {
+        self.decoded().find_map(|item| match item {
+            Item::BloomFilter { generation, words } => Some((generation, words)),
             _ => None,
         })
     }
@@ -582,10 +610,9 @@ impl<'a> MessageView<'a> {
     /// The fd numbers of the FDS item as the kernel wrote them (-1 where
     /// none was installed).
     pub fn fd_numbers(&self) -> Vec<i32> {
-        self.items
-            .iter()
+        self.decoded()
             .filter_map(|item| match item {
-                Item::Fds(fds) => Some(fds.iter().copied()),
+                Item::Fds(fds) => Some(fds),
                 _ => None,
             })
             .flatten()
@@ -594,10 +621,9 @@ impl<'a> MessageView<'a> {
 
     /// The memfd items as the kernel wrote them.
     pub fn memfd_items(&self) -> Vec<kdbus_memfd> {
-        self.items
-            .iter()
+        self.decoded()
             .filter_map(|item| match item {
-                Item::PayloadMemfd(m) => Some(*m),
+                Item::PayloadMemfd(m) => Some(m),
                 _ => None,
             })
             .collect()
@@ -605,7 +631,7 @@ impl<'a> MessageView<'a> {
 
     /// The sender's metadata (what the attach-flag negotiation let through).
     pub fn metadata(&self) -> Metadata {
-        Metadata::from_items(&self.items)
+        Metadata::from_items(&self.items())
     }
 
     /// The kernel notification this message carries, if it is one.
@@ -618,8 +644,8 @@ impl<'a> MessageView<'a> {
             flags: NameFlags::from_bits_retain(id.flags),
         };
         let name = |n: &NameChangeItem<'_>| n.name.unwrap_or_default().to_owned();
-        self.items.iter().find_map(|item| {
-            Some(match item {
+        self.decoded().find_map(|item| {
+            Some(match &item {
                 Item::IdAdd(c) => Notification::IdAdd {
                     id: c.id,
                     flags: HelloFlags::from_bits_retain(c.flags),
@@ -733,7 +759,7 @@ impl std::fmt::Debug for Message<'_> {
         f.debug_struct("Message")
             .field("offset", &self.offset)
             .field("header", &self.view.header)
-            .field("items", &self.view.items)
+            .field("items", &self.view.items())
             .field("fds", &self.fds)
             .field("memfds", &self.memfds)
             .finish()
@@ -750,16 +776,22 @@ fn take_installed_fds(view: &MessageView<'_>) -> (Vec<Option<OwnedFd>>, Vec<Rece
             unsafe { OwnedFd::from_raw_fd(fd) }
         })
     };
-    let fds = view.fd_numbers().into_iter().map(own).collect();
-    let memfds = view
-        .memfd_items()
-        .into_iter()
-        .map(|m| ReceivedMemfd {
-            fd: own(m.fd),
-            start: m.start,
-            size: m.size,
-        })
-        .collect();
+    let (mut fds, mut memfds) = (Vec::new(), Vec::new());
+    if !view.carries_fds {
+        // most messages: no second walk over the items
+        return (fds, memfds);
+    }
+    for item in view.decoded() {
+        match item {
+            Item::Fds(numbers) => fds.extend(numbers.into_iter().map(own)),
+            Item::PayloadMemfd(m) => memfds.push(ReceivedMemfd {
+                fd: own(m.fd),
+                start: m.start,
+                size: m.size,
+            }),
+            _ => {}
+        }
+    }
     (fds, memfds)
 }
 

@@ -165,7 +165,7 @@ fn broadcasts_reach_matching_bloom_masks_only() {
     assert_eq!(msg.payload_to_vec(), b"changed");
     assert_eq!(msg.src_id(), sender.id());
     let (generation, words) = msg.bloom_filter().expect("bloom filter item");
-    assert_eq!((generation, words), (0, filter.words()));
+    assert_eq!((generation, words.as_slice()), (0, filter.words()));
     assert!(
         !other.wait(Some(Duration::from_millis(200))).unwrap(),
         "a non-matching mask gets nothing"
