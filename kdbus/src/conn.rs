@@ -1,6 +1,7 @@
 //! Connections (spec §4.3–§4.9): HELLO, the pool, and every command a
 //! connection issues.
 
+use std::cell::Cell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -599,11 +600,13 @@ impl Connection {
     /// Sends a message; returns its cookie.
     pub fn send(&self, msg: &MessageBuilder<'_>) -> Result<u64> {
         let cookie = msg.cookie_or(|| self.next_cookie());
-        let mut encoded = msg.encode(cookie)?;
-        // `encoded` refers to `msg`'s borrowed payload, alive for the call.
-        let mut cmd = SendCmd::new(0, None);
-        raw::send_fixed(self.as_fd(), &mut cmd, &mut encoded)
-            .map_err(|e| Error::command("KDBUS_CMD_SEND", e))?;
+        with_message_buf(|encoded| {
+            msg.encode_into(encoded, cookie)?;
+            // `encoded` refers to `msg`'s borrowed payload, alive for the call.
+            let mut cmd = SendCmd::new(0, None);
+            raw::send_fixed(self.as_fd(), &mut cmd, encoded)
+                .map_err(|e| Error::command("KDBUS_CMD_SEND", e))
+        })?;
         Ok(cookie)
     }
 
@@ -622,17 +625,19 @@ impl Connection {
         cancel: Option<BorrowedFd<'_>>,
     ) -> Result<Message<'_>> {
         let cookie = msg.cookie_or(|| self.next_cookie());
-        let mut encoded = msg.encode_call(cookie, DEFAULT_CALL_TIMEOUT)?;
         let mut cmd = SendCmd::new(KDBUS_SEND_SYNC_REPLY, cancel);
-        loop {
-            match raw::send_fixed(self.as_fd(), &mut cmd, &mut encoded) {
-                Ok(()) => break,
-                // A signal interrupted the wait: re-issuing the same call
-                // (same cookie) resumes waiting on the existing reply slot.
-                Err(Errno::INTR) => continue,
-                Err(e) => return Err(Error::command("KDBUS_CMD_SEND", e)),
+        with_message_buf(|encoded| {
+            msg.encode_call_into(encoded, cookie, DEFAULT_CALL_TIMEOUT)?;
+            loop {
+                match raw::send_fixed(self.as_fd(), &mut cmd, encoded) {
+                    Ok(()) => return Ok(()),
+                    // A signal interrupted the wait: re-issuing the same
+                    // call (same cookie) resumes waiting on its reply slot.
+                    Err(Errno::INTR) => continue,
+                    Err(e) => return Err(Error::command("KDBUS_CMD_SEND", e)),
+                }
             }
-        }
+        })?;
         let reply = cmd.send.reply;
         Message::from_pool(self, reply.offset, reply.msg_size, reply.return_flags)
     }
@@ -799,6 +804,26 @@ pub(crate) fn cmd_header(flags: u64) -> Buf {
     });
     buf.finish();
     buf
+}
+
+thread_local! {
+    /// The buffer this thread's sends encode their messages in, kept
+    /// from one send to the next: a send allocates nothing.
+    static MESSAGE_BUF: Cell<Buf> = const { Cell::new(Buf::new()) };
+}
+
+/// Larger buffers are not kept (a message with many fds, say).
+const MESSAGE_BUF_KEPT: usize = 4096;
+
+/// Runs `f` with this thread's message buffer, empty.
+fn with_message_buf<R>(f: impl FnOnce(&mut Buf) -> R) -> R {
+    let mut buf = MESSAGE_BUF.take();
+    let result = f(&mut buf);
+    if buf.capacity() <= MESSAGE_BUF_KEPT {
+        buf.resize(0); // zeroes what was used: an empty buffer again
+        MESSAGE_BUF.set(buf);
+    }
+    result
 }
 
 /// A `kdbus_cmd_send` and the one item it may carry, a `CANCEL_FD`, in a

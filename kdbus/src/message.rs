@@ -270,17 +270,40 @@ impl<'a> MessageBuilder<'a> {
     /// addresses of the borrowed payload, so it must not outlive `self`'s
     /// borrows; the send helpers take care of that.
     pub fn encode(&self, cookie: u64) -> Result<Buf> {
-        self.encode_as(cookie, self.flags, self.timeout)
+        let mut buf = Buf::new();
+        self.encode_into(&mut buf, cookie)?;
+        Ok(buf)
+    }
+
+    /// Like [`encode`](Self::encode), into `buf` (empty).
+    pub(crate) fn encode_into(&self, buf: &mut Buf, cookie: u64) -> Result<()> {
+        self.encode_as(buf, cookie, self.flags, self.timeout)
     }
 
     /// Encodes as a call: `EXPECT_REPLY`, and `default_timeout` unless the
     /// message has its own.
-    pub(crate) fn encode_call(&self, cookie: u64, default_timeout: Duration) -> Result<Buf> {
+    pub(crate) fn encode_call_into(
+        &self,
+        buf: &mut Buf,
+        cookie: u64,
+        default_timeout: Duration,
+    ) -> Result<()> {
         let timeout = self.timeout.unwrap_or(Timeout::After(default_timeout));
-        self.encode_as(cookie, self.flags | MsgFlags::EXPECT_REPLY, Some(timeout))
+        self.encode_as(
+            buf,
+            cookie,
+            self.flags | MsgFlags::EXPECT_REPLY,
+            Some(timeout),
+        )
     }
 
-    fn encode_as(&self, cookie: u64, flags: MsgFlags, timeout: Option<Timeout>) -> Result<Buf> {
+    fn encode_as(
+        &self,
+        buf: &mut Buf,
+        cookie: u64,
+        flags: MsgFlags,
+        timeout: Option<Timeout>,
+    ) -> Result<()> {
         let (dst_id, dst_name) = match &self.dst {
             Destination::Id(id) => (*id, None),
             Destination::Name(name) => (KDBUS_DST_ID_NAME, Some(name.as_str())),
@@ -306,7 +329,7 @@ impl<'a> MessageBuilder<'a> {
             } else {
                 16 + self.fds.len() * 4 + 8
             };
-        let mut buf = Buf::with_capacity(capacity);
+        buf.reserve(capacity);
         buf.extend(
             kdbus_msg {
                 size: 0,
@@ -363,7 +386,7 @@ impl<'a> MessageBuilder<'a> {
             buf.push_item(KDBUS_ITEM_FDS, &fds);
         }
         buf.finish();
-        Ok(buf)
+        Ok(())
     }
 }
 

@@ -49,8 +49,11 @@ impl std::fmt::Debug for Buf {
 
 impl Buf {
     /// An empty buffer.
-    pub fn new() -> Buf {
-        Buf::default()
+    pub const fn new() -> Buf {
+        Buf {
+            words: Vec::new(),
+            len: 0,
+        }
     }
 
     /// `len` zero bytes.
@@ -105,7 +108,18 @@ impl Buf {
         self.len = len;
     }
 
+    /// Makes room for `bytes` more bytes without reallocating.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.reserve_bytes(self.len + bytes);
+    }
+
+    /// Bytes of storage, used or not.
+    pub fn capacity(&self) -> usize {
+        self.words.len() * 8
+    }
+
     /// Makes sure `len` bytes of storage exist, without changing `len()`.
+    #[inline]
     fn reserve_bytes(&mut self, len: usize) {
         let words = len.div_ceil(8);
         if self.words.len() < words {
@@ -115,6 +129,7 @@ impl Buf {
     }
 
     /// Appends raw bytes.
+    #[inline]
     pub fn extend(&mut self, bytes: &[u8]) {
         let start = self.len;
         let end = start + bytes.len();
@@ -125,6 +140,7 @@ impl Buf {
     }
 
     /// Appends zero bytes up to the next multiple of 8.
+    #[inline]
     pub fn pad8(&mut self) {
         if self.len % 8 != 0 {
             self.resize(align8(self.len));
@@ -137,6 +153,7 @@ impl Buf {
     }
 
     /// Appends an item whose payload is the concatenation of `parts`.
+    #[inline]
     pub fn push_item_parts(&mut self, type_: u64, parts: &[&[u8]]) {
         self.pad8();
         let payload: usize = parts.iter().map(|p| p.len()).sum();
@@ -174,6 +191,7 @@ impl Buf {
     }
 
     /// Appends one native-endian `u64`.
+    #[inline]
     pub fn push_u64(&mut self, value: u64) {
         if self.len % 8 != 0 {
             return self.extend(&value.to_ne_bytes());
