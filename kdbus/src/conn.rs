@@ -937,6 +937,19 @@ mod tests {
     }
 
     #[test]
+    fn the_message_buffer_comes_back_empty_and_a_large_one_is_dropped() {
+        with_message_buf(|buf| buf.extend(&[0xff; 100]));
+        with_message_buf(|buf| {
+            assert!(buf.is_empty());
+            assert!(buf.capacity() >= 100, "kept");
+            buf.resize(100);
+            assert!(buf.as_bytes().iter().all(|&b| b == 0), "zeroed");
+            buf.resize(MESSAGE_BUF_KEPT + 8);
+        });
+        with_message_buf(|buf| assert_eq!(buf.capacity(), 0));
+    }
+
+    #[test]
     fn send_command_without_cancel_fd_has_no_items() {
         let cmd = SendCmd::new(0, None);
         assert_eq!(cmd.send.size, 56);

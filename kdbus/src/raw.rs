@@ -532,6 +532,19 @@ mod tests {
     }
 
     #[test]
+    fn words_are_pushed_at_any_offset() {
+        let mut buf = Buf::new();
+        buf.extend(&[1, 2, 3]);
+        buf.push_u64(0x1122_3344_5566_7788);
+        assert_eq!(buf.len(), 11);
+        assert_eq!(buf.as_bytes()[3..], 0x1122_3344_5566_7788u64.to_ne_bytes());
+        buf.pad8();
+        buf.push_u64(7);
+        assert_eq!(buf.len(), 24);
+        assert_eq!(buf.u64_at(16), 7);
+    }
+
+    #[test]
     fn item_size_excludes_padding() {
         let mut buf = Buf::new();
         buf.push_str_item(KDBUS_ITEM_DST_NAME, "a.b"); // 16 + 4
