@@ -80,6 +80,37 @@ EOF
     out=$(request_name org.kdbus.test.Reloaded); say policy_own_after_reload "rc=$? $(echo $out)"
     rm -f /etc/dbus-1/system.d/kdbus-test-reload.conf
     systemctl reload dbus.service
+
+    # at_console: a name only a user at the console may own, asked for
+    # before, during and after the user's session on a virtual terminal
+    # (logind puts it on seat0).
+    cat >/etc/dbus-1/system.d/kdbus-test-console.conf <<'EOF'
+<busconfig>
+  <policy at_console="true"><allow own="org.kdbus.test.Console"/></policy>
+</busconfig>
+EOF
+    systemctl reload dbus.service
+    out=$(request_name org.kdbus.test.Console); say policy_console_before "rc=$? $(echo $out)"
+    systemd-run --quiet --unit=kdbus-test-console -p PAMName=login -p User=kdbus-late \
+        -p TTYPath=/dev/tty2 -p StandardInput=tty -p StandardOutput=journal sleep 600
+    seats() { sed -n 's/^ONLINE_SEATS=//p' "/run/systemd/users/$(id -u kdbus-late)" 2>/dev/null; }
+    i=0
+    while [ $i -lt 50 ] && [ -z "$(seats)" ]; do sleep 0.2; i=$((i + 1)); done
+    say console_seats "[$(seats)]"
+    out=$(request_name org.kdbus.test.Console); say policy_console_during "rc=$? $(echo $out)"
+    # Logging out before the session's scope has started fails the scope.
+    sid=$(loginctl list-sessions --no-legend | awk '$3 == "kdbus-late" { print $1; exit }')
+    i=0
+    while [ $i -lt 50 ] && [ "$(systemctl is-active "session-$sid.scope")" != active ]; do
+        sleep 0.2
+        i=$((i + 1))
+    done
+    systemctl stop kdbus-test-console
+    i=0
+    while [ $i -lt 50 ] && [ -n "$(seats)" ]; do sleep 0.2; i=$((i + 1)); done
+    out=$(request_name org.kdbus.test.Console); say policy_console_after "rc=$? $(echo $out)"
+    rm -f /etc/dbus-1/system.d/kdbus-test-console.conf
+    systemctl reload dbus.service
 }
 
 # Which bridge serves: the initramfs's (its program file went with the

@@ -15,7 +15,10 @@ use anyhow::{bail, Context, Result};
 /// default system bus: the bus of kdbus=0, which kdbus-bridge replaces with
 /// kdbus=1 (hostnamectl, timedatectl and loginctl come with systemd), and
 /// dbus-send (dbus-bin), whose errors show the message the bus gave.
-const PACKAGES: &str = "systemd,systemd-sysv,udev,kmod,dracut,util-linux,dbus-broker,dbus-bin";
+/// libpam-systemd: a session started with PAM is logind's (the at_console
+/// check logs a user in on a virtual terminal).
+const PACKAGES: &str =
+    "systemd,systemd-sysv,udev,kmod,dracut,util-linux,dbus-broker,dbus-bin,libpam-systemd";
 
 /// Runs in the new root (mmdebstrap --customize-hook, "$1" = the root).
 const CUSTOMIZE: &str = r#"

@@ -194,6 +194,16 @@ fn policy_holds(c: &mut Checks, kdbus: bool) {
         allowed.starts_with("rc=0 "),
         allowed,
     );
+    let seats = get(c, "console_seats");
+    let [before, during, after] =
+        ["before", "during", "after"].map(|when| get(c, &format!("policy_console_{when}")));
+    record(
+        c,
+        "policy, unprivileged user: a name that an at_console=\"true\" policy allows is denied, \
+         owned while the user has a session on seat0 (a virtual terminal), denied after it",
+        denied(&before) && seats == "[seat0]" && primary_owner(&during) && denied(&after),
+        format!("before: {before}; seats: {seats}; during: {during}; after: {after}"),
+    );
 }
 
 /// The unique name (`":1.N"`, quoted) in a reply printed by busctl or
