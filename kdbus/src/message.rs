@@ -1,6 +1,7 @@
 //! Messages: building them for `KDBUS_CMD_SEND`, and reading what the
 //! kernel wrote into the receive pool (spec §8, §9, §15).
 
+use std::borrow::Cow;
 use std::ops::Deref;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
@@ -119,7 +120,7 @@ pub struct MessageBuilder<'a> {
     /// building it should not cost an allocation.
     parts: SmallVec<[Part<'a>; 2]>,
     fds: Vec<BorrowedFd<'a>>,
-    bloom: Option<BloomFilter>,
+    bloom: Option<Cow<'a, BloomFilter>>,
 }
 
 impl<'a> MessageBuilder<'a> {
@@ -254,7 +255,14 @@ impl<'a> MessageBuilder<'a> {
 
     /// The bloom filter of a signal (must match the bus geometry).
     pub fn bloom(mut self, filter: BloomFilter) -> Self {
-        self.bloom = Some(filter);
+        self.bloom = Some(Cow::Owned(filter));
+        self
+    }
+
+    /// Like [`bloom`](Self::bloom), borrowed: for a sender that sends the
+    /// same signal again and again.
+    pub fn bloom_ref(mut self, filter: &'a BloomFilter) -> Self {
+        self.bloom = Some(Cow::Borrowed(filter));
         self
     }
 
@@ -348,7 +356,11 @@ impl<'a> MessageBuilder<'a> {
             buf.push_str_item(KDBUS_ITEM_DST_NAME, name);
         }
         if let Some(bloom) = &self.bloom {
-            buf.push_item(KDBUS_ITEM_BLOOM_FILTER, &bloom.filter_item_payload());
+            let generation = bloom.generation();
+            buf.push_item_parts(
+                KDBUS_ITEM_BLOOM_FILTER,
+                &[generation.as_bytes(), bloom.words().as_bytes()],
+            );
         }
         for part in &self.parts {
             match *part {
@@ -1395,6 +1407,22 @@ pub(crate) mod tests {
         let header: kdbus_msg = buf.read(0);
         assert_eq!(header.dst_id, KDBUS_DST_ID_BROADCAST);
         assert_eq!(header.flags, KDBUS_MSG_SIGNAL);
+
+        // a borrowed filter encodes as an owned one
+        let mut filter = BloomFilter::new(BloomParams::DEFAULT);
+        filter.add_pair("member", "Tick");
+        let owned = MessageBuilder::broadcast().bloom(filter.clone());
+        let borrowed = MessageBuilder::broadcast().bloom_ref(&filter);
+        let bytes = owned.encode(1).unwrap().as_bytes().to_vec();
+        assert_eq!(bytes, borrowed.encode(1).unwrap().as_bytes());
+        let items = Items::new(&bytes[64..]).decode_all().unwrap();
+        assert_eq!(
+            items,
+            [Item::BloomFilter {
+                generation: 0,
+                words: filter.words().to_vec()
+            }]
+        );
 
         let mut image = PoolImage::new(header_with_cookie(31));
         image.payload(b"x");

@@ -74,7 +74,7 @@ impl Case for KdbusBroadcast {
         self.sender.send(
             &MessageBuilder::broadcast()
                 .payload(&self.data)
-                .bloom(self.filter.clone()),
+                .bloom_ref(&self.filter),
         )?;
         for sub in &self.subscribers {
             let msg = sub.recv()?.message.context("a subscriber got no signal")?;
