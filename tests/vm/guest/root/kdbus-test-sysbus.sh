@@ -63,54 +63,58 @@ call_early() {
     as_user dbus-send --system --print-reply --dest=org.kdbus.test.Early /org/kdbus/test \
         "org.kdbus.test.Echo.$1" 2>&1
 }
+# A policy file of ours in /etc/dbus-1/system.d (no content: removed), and
+# the bus reloaded: both buses' ExecReload= is a ReloadConfig call, done
+# when it returns.
+test_policy() {
+    file=/etc/dbus-1/system.d/kdbus-test-$1.conf
+    if [ -n "$2" ]; then
+        mkdir -p /etc/dbus-1/system.d
+        printf '<busconfig>\n  %s\n</busconfig>\n' "$2" >"$file"
+    else
+        rm -f "$file"
+    fi
+    systemctl reload dbus.service
+}
+# Polls "$@" every 0.2 s until it succeeds, for at most 10 s.
+wait_until() {
+    i=0
+    while [ $i -lt 50 ] && ! "$@"; do
+        sleep 0.2
+        i=$((i + 1))
+    done
+}
+seats() { sed -n 's/^ONLINE_SEATS=//p' "/run/systemd/users/$(id -u kdbus-late)" 2>/dev/null; }
+seated() { [ -n "$(seats)" ]; }
+unseated() { [ -z "$(seats)" ]; }
+scope_active() { [ "$(systemctl is-active "session-$1.scope")" = active ]; }
 # shellcheck disable=SC2046,SC2086  # replies on one line
 {
     out=$(request_name org.freedesktop.login1); say policy_own_reserved "rc=$? $(echo $out)"
     out=$(call_early Forbidden); say policy_denied_call "rc=$? $(echo $out)"
     out=$(call_early Ping); say policy_allowed_call "rc=$? $(echo $out)"
     out=$(request_name org.kdbus.test.Reloaded); say policy_own_before_reload "rc=$? $(echo $out)"
-    mkdir -p /etc/dbus-1/system.d
-    cat >/etc/dbus-1/system.d/kdbus-test-reload.conf <<'EOF'
-<busconfig>
-  <policy user="kdbus-late"><allow own="org.kdbus.test.Reloaded"/></policy>
-</busconfig>
-EOF
-    # Both buses' ExecReload= is a ReloadConfig call: done when it returns.
-    systemctl reload dbus.service
+    test_policy reload '<policy user="kdbus-late"><allow own="org.kdbus.test.Reloaded"/></policy>'
     out=$(request_name org.kdbus.test.Reloaded); say policy_own_after_reload "rc=$? $(echo $out)"
-    rm -f /etc/dbus-1/system.d/kdbus-test-reload.conf
-    systemctl reload dbus.service
+    test_policy reload ""
 
     # at_console: a name only a user at the console may own, asked for
     # before, during and after the user's session on a virtual terminal
     # (logind puts it on seat0).
-    cat >/etc/dbus-1/system.d/kdbus-test-console.conf <<'EOF'
-<busconfig>
-  <policy at_console="true"><allow own="org.kdbus.test.Console"/></policy>
-</busconfig>
-EOF
-    systemctl reload dbus.service
+    test_policy console '<policy at_console="true"><allow own="org.kdbus.test.Console"/></policy>'
     out=$(request_name org.kdbus.test.Console); say policy_console_before "rc=$? $(echo $out)"
     systemd-run --quiet --unit=kdbus-test-console -p PAMName=login -p User=kdbus-late \
         -p TTYPath=/dev/tty2 -p StandardInput=tty -p StandardOutput=journal sleep 600
-    seats() { sed -n 's/^ONLINE_SEATS=//p' "/run/systemd/users/$(id -u kdbus-late)" 2>/dev/null; }
-    i=0
-    while [ $i -lt 50 ] && [ -z "$(seats)" ]; do sleep 0.2; i=$((i + 1)); done
+    wait_until seated
     say console_seats "[$(seats)]"
     out=$(request_name org.kdbus.test.Console); say policy_console_during "rc=$? $(echo $out)"
     # Logging out before the session's scope has started fails the scope.
-    sid=$(loginctl list-sessions --no-legend | awk '$3 == "kdbus-late" { print $1; exit }')
-    i=0
-    while [ $i -lt 50 ] && [ "$(systemctl is-active "session-$sid.scope")" != active ]; do
-        sleep 0.2
-        i=$((i + 1))
-    done
+    wait_until scope_active "$(loginctl list-sessions --no-legend |
+        awk '$3 == "kdbus-late" { print $1; exit }')"
     systemctl stop kdbus-test-console
-    i=0
-    while [ $i -lt 50 ] && [ -n "$(seats)" ]; do sleep 0.2; i=$((i + 1)); done
+    wait_until unseated
     out=$(request_name org.kdbus.test.Console); say policy_console_after "rc=$? $(echo $out)"
-    rm -f /etc/dbus-1/system.d/kdbus-test-console.conf
-    systemctl reload dbus.service
+    test_policy console ""
 }
 
 # Which bridge serves: the initramfs's (its program file went with the
