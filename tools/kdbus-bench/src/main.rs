@@ -243,6 +243,33 @@ fn run(cli: Cli) -> Result<Report> {
             "kdbus sync call",
             2.0,
         );
+        report.check_target_at(
+            "kdbus sync call with 8 B <= 1.3x socketpair round trip (issue 10)",
+            "unicast round trip",
+            "kdbus sync call",
+            Some(8),
+            1.3,
+        );
+        // "at least as good as" the module kdbus.ko replaced: its ratios
+        for (size, old_ratio) in [(65536, 0.17), (1 << 20, 0.080)] {
+            report.check_target_at(
+                &format!(
+                    "kdbus sync call with {} <= {old_ratio}x socketpair, the replaced \
+                     module's ratio (issue 10)",
+                    report::Param::Payload.label(size)
+                ),
+                "unicast round trip",
+                "kdbus sync call",
+                Some(size),
+                old_ratio,
+            );
+        }
+        report.check_target(
+            "kdbus broadcast <= 1.5x the same fan-out over socketpairs (issue 10)",
+            "broadcast fan-out",
+            "kdbus broadcast",
+            1.5,
+        );
         report.check_target(
             "legacy -> legacy through kdbus-bridge no slower than dbus-broker (issue 11)",
             "D-Bus call round trip",

@@ -116,10 +116,24 @@ pub struct Report {
 impl Report {
     /// Checks `case` ≤ `max_ratio` × baseline in every group of `benchmark`.
     pub fn check_target(&mut self, description: &str, benchmark: &str, case: &str, max_ratio: f64) {
+        self.check_target_at(description, benchmark, case, None, max_ratio);
+    }
+
+    /// Checks `case` ≤ `max_ratio` × baseline in the groups of `benchmark`
+    /// whose parameter is `value` (all of them for `None`): a target may
+    /// hold for one payload size only.
+    pub fn check_target_at(
+        &mut self,
+        description: &str,
+        benchmark: &str,
+        case: &str,
+        value: Option<usize>,
+        max_ratio: f64,
+    ) {
         let results = self
             .groups
             .iter()
-            .filter(|g| g.benchmark == benchmark)
+            .filter(|g| g.benchmark == benchmark && value.is_none_or(|v| g.value == v))
             .filter_map(|g| {
                 g.case(case)
                     .map(|c| (g.param.label(g.value), c.ratio, c.ratio <= max_ratio))
@@ -261,8 +275,20 @@ mod tests {
                 ("1 MiB".to_owned(), 2.5, false)
             ]
         );
+        report.check_target_at(
+            "kdbus 8 B <= 1.3x socketpair",
+            "unicast round trip",
+            "kdbus",
+            Some(8),
+            1.3,
+        );
+        assert_eq!(report.targets[1].results, [("8 B".to_owned(), 1.5, false)]);
         let text = report.render();
         assert!(text.contains("1.50x"), "{text}");
+        assert!(
+            text.contains("8 B             kdbus 1.50x  NOT met"),
+            "{text}"
+        );
         assert!(
             text.contains("1 MiB           kdbus 2.50x  NOT met"),
             "{text}"
