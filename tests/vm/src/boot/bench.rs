@@ -27,6 +27,9 @@ struct Variant {
 struct Times {
     switch_root: Vec<f64>,
     multi_user: Vec<f64>,
+    /// Kernel start to multi-user.target per run, `None` where a boot gave
+    /// no figure: what [`print_paired`] pairs across variants.
+    multi_user_by_run: Vec<Option<f64>>,
     /// kdbus-init.service from its start to READY=1 (or its exit).
     unit: Vec<f64>,
 }
@@ -67,6 +70,7 @@ pub fn run(env: &Env, runs: u32, system_bus_only: bool) -> Result<bool> {
                     );
                     times[i].switch_root.push(switch);
                     times[i].multi_user.push(done);
+                    times[i].multi_user_by_run.push(Some(done));
                 }
                 _ => {
                     eprintln!(
@@ -76,12 +80,14 @@ pub fn run(env: &Env, runs: u32, system_bus_only: bool) -> Result<bool> {
                         v.cmdline,
                         env.console_log(&format!("bench-{i}")).display()
                     );
+                    times[i].multi_user_by_run.push(None);
                     ok = false;
                 }
             }
         }
     }
     print_table(&variants, &times, runs);
+    print_paired(&variants, &times);
     print_sizes(env, &variants)?;
     // Per image: the two are not the same initramfs.
     for (v, t) in variants.iter().zip(&times) {
@@ -170,6 +176,86 @@ fn print_table(variants: &[Variant], times: &[Times], runs: u32) {
     }
 }
 
+/// Each variant against its group's baseline booted in the same run: the
+/// runs interleave the variants, so a pair shares the machine's state of
+/// the moment, and the spread of single boots under TCG (seconds) largely
+/// cancels out of the differences. Reported with a distribution-free 95 %
+/// confidence interval of their median: a difference is resolved when
+/// the interval excludes zero.
+fn print_paired(variants: &[Variant], times: &[Times]) {
+    let label = |v: &Variant| {
+        let cmdline = if v.cmdline.is_empty() {
+            "no kdbus="
+        } else {
+            v.cmdline
+        };
+        format!("{}, {cmdline}", v.initramfs)
+    };
+    let mut base: Option<(&Variant, &Times)> = None;
+    for (v, t) in variants.iter().zip(times) {
+        if v.baseline {
+            base = Some((v, t));
+            continue;
+        }
+        let Some((bv, b)) = base else { continue };
+        let diffs: Vec<f64> = b
+            .multi_user_by_run
+            .iter()
+            .zip(&t.multi_user_by_run)
+            .filter_map(|(b, t)| Some((*t)? - (*b)?))
+            .collect();
+        let base_median = median(&b.multi_user);
+        let pct = |d: f64| d / base_median * 100.0;
+        let what = format!("{} against {} in the same run", label(v), label(bv));
+        let d = median(&diffs);
+        match median_ci95(&diffs) {
+            Some((lo, hi)) => println!(
+                "paired by run, {what}: multi-user.target {d:+.2} s ({:+.1} %), 95 % CI \
+                 [{lo:+.2}, {hi:+.2}] s ([{:+.1}, {:+.1}] %) from {} pairs: {}",
+                pct(d),
+                pct(lo),
+                pct(hi),
+                diffs.len(),
+                if lo > 0.0 {
+                    "slower"
+                } else if hi < 0.0 {
+                    "faster"
+                } else {
+                    "no difference resolved"
+                }
+            ),
+            None => println!(
+                "paired by run, {what}: multi-user.target {d:+.2} s from {} pairs \
+                 (too few for a 95 % interval: at least 6)",
+                diffs.len()
+            ),
+        }
+    }
+}
+
+/// The distribution-free 95 % confidence interval of the median of `v`:
+/// the order statistics k and n+1-k, with k the largest such that a
+/// fair coin shows k-1 heads or fewer in n throws with probability at
+/// most 2.5 % (the sign test). `None` below six values.
+fn median_ci95(v: &[f64]) -> Option<(f64, f64)> {
+    let n = v.len();
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    // P(X <= j) for X ~ Binomial(n, 1/2), accumulated term by term
+    let mut term = 0.5f64.powi(n as i32);
+    let mut cdf = term;
+    let mut k = 0;
+    for j in 0..n {
+        if cdf > 0.025 {
+            break;
+        }
+        k = j + 1;
+        term *= (n - j) as f64 / (j + 1) as f64;
+        cdf += term;
+    }
+    (k >= 1).then(|| (s[k - 1], s[n - k]))
+}
+
 /// What `--add kdbus` adds (gzip), and what the bridge costs in an image
 /// with D-Bus compared with dracut's dbus-broker module alone.
 fn print_sizes(env: &Env, variants: &[Variant]) -> Result<()> {
@@ -213,5 +299,26 @@ fn median(v: &[f64]) -> f64 {
         s[n / 2]
     } else {
         (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_interval_takes_the_sign_test_order_statistics() {
+        let v: Vec<f64> = (1..=21).map(f64::from).collect();
+        // n = 21: P(X <= 5) = 1.3 %, P(X <= 6) = 3.9 %: the 6th and 16th
+        assert_eq!(median_ci95(&v), Some((6.0, 16.0)));
+        let v: Vec<f64> = (1..=11).rev().map(f64::from).collect();
+        // n = 11: P(X <= 1) = 0.6 %, P(X <= 2) = 3.3 %: the 2nd and 10th
+        assert_eq!(median_ci95(&v), Some((2.0, 10.0)));
+        // n = 6: only the extremes, P(X = 0) = 1.6 %
+        assert_eq!(
+            median_ci95(&[3.0, 1.0, 2.0, 6.0, 5.0, 4.0]),
+            Some((1.0, 6.0))
+        );
+        assert_eq!(median_ci95(&[1.0, 2.0, 3.0, 4.0, 5.0]), None);
     }
 }
