@@ -69,10 +69,28 @@ struct Wire {
     fds_in: VecDeque<OwnedFd>,
     output: VecDeque<Outgoing>,
     pending_out: usize,
+    /// The client's end of the stream was read: nothing more will come.
     closed: bool,
+    /// A write failed: the client no longer takes messages. What it sent
+    /// before it went is still read and handled (a client may send its
+    /// last message and exit without reading the replies queued for it).
+    hung_up: bool,
 }
 
 impl Wire {
+    fn new(stream: UnixStream) -> Wire {
+        Wire {
+            stream,
+            input: Vec::new(),
+            scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            fds_in: VecDeque::new(),
+            output: VecDeque::new(),
+            pending_out: 0,
+            closed: false,
+            hung_up: false,
+        }
+    }
+
     /// Reads what is there (`closed` is set at the end of the stream).
     fn read(&mut self, limits: &Limits) -> Result<(), ProtocolError> {
         // Into a buffer zeroed once, then appended: growing `input` by a
@@ -141,8 +159,13 @@ impl Wire {
         Ok(Some(msg))
     }
 
-    /// Queues what the bus logic produced for the client, emptying `out`.
+    /// Queues what the bus logic produced for the client, emptying `out`
+    /// (into nothing once the client hung up).
     fn queue(&mut self, out: &mut Vec<Message>) {
+        if self.hung_up {
+            out.clear();
+            return;
+        }
         for msg in out.drain(..) {
             let (bytes, fds) = msg.into_parts();
             self.pending_out += bytes.len();
@@ -187,8 +210,9 @@ impl Wire {
                 Err(Errno::AGAIN) => return,
                 Err(Errno::INTR) => continue,
                 Err(_) => {
-                    self.closed = true;
+                    self.hung_up = true;
                     self.output.clear();
+                    self.pending_out = 0;
                     return;
                 }
             }
@@ -209,15 +233,7 @@ pub fn serve(stream: UnixStream, config: Arc<BusConfig>, limits: Arc<Limits>) {
             return;
         }
     };
-    let mut wire = Wire {
-        stream,
-        input: Vec::new(),
-        scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
-        fds_in: VecDeque::new(),
-        output: VecDeque::new(),
-        pending_out: 0,
-        closed: false,
-    };
+    let mut wire = Wire::new(stream);
     match run(&mut wire, &config, &limits, creds) {
         Ok(name) => debug!(client = %name, pid = creds.pid, "client left"),
         Err((name, err)) => {
@@ -368,6 +384,9 @@ fn wait(
 impl Wire {
     /// Authentication replies are short: queue them as raw bytes.
     fn stream_write_all(&mut self, bytes: &[u8]) {
+        if self.hung_up {
+            return;
+        }
         self.pending_out += bytes.len();
         self.output.push_back(Outgoing {
             bytes: bytes.to_vec(),
@@ -375,5 +394,35 @@ impl Wire {
             sent: 0,
         });
         self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_client_that_leaves_without_reading_is_still_heard_out() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let mut wire = Wire::new(ours);
+        // The client's last message, then it exits with a reply unread.
+        theirs.write_all(b"last words").unwrap();
+        drop(theirs);
+        wire.stream_write_all(b"a reply nobody reads");
+        assert!(wire.hung_up, "the write to a closed client fails");
+        assert!(!wire.closed, "but its input is not over yet");
+        assert!(wire.output.is_empty());
+        assert_eq!(wire.pending_out, 0);
+        let limits = Limits::default();
+        wire.read(&limits).unwrap();
+        assert_eq!(wire.input, b"last words");
+        assert!(!wire.closed);
+        wire.read(&limits).unwrap();
+        assert!(wire.closed, "then the end of its stream");
+        // Whatever the bus logic still produces for it goes nowhere.
+        let mut out = vec![Message::signal("/p", "org.example.I", "M", &()).unwrap()];
+        wire.queue(&mut out);
+        assert!(out.is_empty() && wire.output.is_empty());
     }
 }
