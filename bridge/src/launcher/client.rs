@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 use rustix::net::{
-    recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags,
+    recvmsg, sendmsg, shutdown, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags,
+    SendAncillaryBuffer, SendAncillaryMessage, SendFlags, Shutdown,
 };
 use tracing::{debug, info};
 
@@ -210,6 +210,10 @@ impl Wire {
                 Err(Errno::AGAIN) => return,
                 Err(Errno::INTR) => continue,
                 Err(_) => {
+                    // A client that is still there (the error was not
+                    // EPIPE) learns from the end of its stream that it
+                    // gets nothing more.
+                    let _ = shutdown(&self.stream, Shutdown::Write);
                     self.hung_up = true;
                     self.output.clear();
                     self.pending_out = 0;
