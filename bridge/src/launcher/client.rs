@@ -159,22 +159,25 @@ impl Wire {
         Ok(Some(msg))
     }
 
-    /// Queues what the bus logic produced for the client, emptying `out`
-    /// (into nothing once the client hung up).
+    /// Queues what the bus logic produced for the client, emptying `out`.
     fn queue(&mut self, out: &mut Vec<Message>) {
-        if self.hung_up {
-            out.clear();
-            return;
-        }
         for msg in out.drain(..) {
             let (bytes, fds) = msg.into_parts();
-            self.pending_out += bytes.len();
-            self.output.push_back(Outgoing {
-                bytes,
-                fds,
-                sent: 0,
-            });
+            self.push(bytes, fds);
         }
+    }
+
+    /// Queues bytes for the client, or drops them once it hung up.
+    fn push(&mut self, bytes: Vec<u8>, fds: Vec<OwnedFd>) {
+        if self.hung_up {
+            return;
+        }
+        self.pending_out += bytes.len();
+        self.output.push_back(Outgoing {
+            bytes,
+            fds,
+            sent: 0,
+        });
     }
 
     /// Writes as much as the socket takes.
@@ -388,15 +391,7 @@ fn wait(
 impl Wire {
     /// Authentication replies are short: queue them as raw bytes.
     fn stream_write_all(&mut self, bytes: &[u8]) {
-        if self.hung_up {
-            return;
-        }
-        self.pending_out += bytes.len();
-        self.output.push_back(Outgoing {
-            bytes: bytes.to_vec(),
-            fds: Vec::new(),
-            sent: 0,
-        });
+        self.push(bytes.to_vec(), Vec::new());
         self.flush();
     }
 }
