@@ -22,16 +22,33 @@ struct Variant {
     baseline: bool,
 }
 
+impl Variant {
+    /// The kernel command line as the tables show it.
+    fn cmdline_shown(&self) -> &'static str {
+        if self.cmdline.is_empty() {
+            "absent"
+        } else {
+            self.cmdline
+        }
+    }
+}
+
 /// One variant's boots, in seconds.
 #[derive(Default)]
 struct Times {
     switch_root: Vec<f64>,
-    multi_user: Vec<f64>,
     /// Kernel start to multi-user.target per run, `None` where a boot gave
-    /// no figure: what [`print_paired`] pairs across variants.
-    multi_user_by_run: Vec<Option<f64>>,
+    /// no figure: [`print_paired`] pairs the variants run by run.
+    multi_user: Vec<Option<f64>>,
     /// kdbus-init.service from its start to READY=1 (or its exit).
     unit: Vec<f64>,
+}
+
+impl Times {
+    /// The boots that gave a time to multi-user.target.
+    fn multi_user_measured(&self) -> Vec<f64> {
+        self.multi_user.iter().flatten().copied().collect()
+    }
 }
 
 pub fn run(env: &Env, runs: u32, system_bus_only: bool) -> Result<bool> {
@@ -69,8 +86,7 @@ pub fn run(env: &Env, runs: u32, system_bus_only: bool) -> Result<bool> {
                         v.cmdline
                     );
                     times[i].switch_root.push(switch);
-                    times[i].multi_user.push(done);
-                    times[i].multi_user_by_run.push(Some(done));
+                    times[i].multi_user.push(Some(done));
                 }
                 _ => {
                     eprintln!(
@@ -80,7 +96,7 @@ pub fn run(env: &Env, runs: u32, system_bus_only: bool) -> Result<bool> {
                         v.cmdline,
                         env.console_log(&format!("bench-{i}")).display()
                     );
-                    times[i].multi_user_by_run.push(None);
+                    times[i].multi_user.push(None);
                     ok = false;
                 }
             }
@@ -156,18 +172,14 @@ fn print_table(variants: &[Variant], times: &[Times], runs: u32) {
     println!("|---|---|---|---|---|---|");
     let mut base = f64::NAN;
     for (v, t) in variants.iter().zip(times) {
-        let done = median(&t.multi_user);
+        let done = median(&t.multi_user_measured());
         if v.baseline {
             base = done;
         }
         println!(
             "| {} | {} | {:.2} s | {:.2} s | {:+.1} % | {:.2} MiB |",
             v.initramfs,
-            if v.cmdline.is_empty() {
-                "absent"
-            } else {
-                v.cmdline
-            },
+            v.cmdline_shown(),
             median(&t.switch_root),
             done,
             (done / base - 1.0) * 100.0,
@@ -183,14 +195,7 @@ fn print_table(variants: &[Variant], times: &[Times], runs: u32) {
 /// confidence interval of their median: a difference is resolved when
 /// the interval excludes zero.
 fn print_paired(variants: &[Variant], times: &[Times]) {
-    let label = |v: &Variant| {
-        let cmdline = if v.cmdline.is_empty() {
-            "no kdbus="
-        } else {
-            v.cmdline
-        };
-        format!("{}, {cmdline}", v.initramfs)
-    };
+    let label = |v: &Variant| format!("{}, {}", v.initramfs, v.cmdline_shown());
     let mut base: Option<(&Variant, &Times)> = None;
     for (v, t) in variants.iter().zip(times) {
         if v.baseline {
@@ -199,12 +204,12 @@ fn print_paired(variants: &[Variant], times: &[Times]) {
         }
         let Some((bv, b)) = base else { continue };
         let diffs: Vec<f64> = b
-            .multi_user_by_run
+            .multi_user
             .iter()
-            .zip(&t.multi_user_by_run)
+            .zip(&t.multi_user)
             .filter_map(|(b, t)| Some((*t)? - (*b)?))
             .collect();
-        let base_median = median(&b.multi_user);
+        let base_median = median(&b.multi_user_measured());
         let pct = |d: f64| d / base_median * 100.0;
         let what = format!("{} against {} in the same run", label(v), label(bv));
         let d = median(&diffs);
