@@ -1,11 +1,14 @@
 //! kdbus-bridge: every D-Bus program on the kernel bus.
 
-use std::path::{Path, PathBuf};
+mod cli;
+
+use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, ValueEnum};
+use cli::{Cli, Cmd, LogTarget, DEFAULT_CONFIG};
 use kdbus_bridge::bus::BusConfig;
 use kdbus_bridge::launcher::{follow, listener, Limits};
 use kdbus_bridge::policy::{Policy, PolicyStore};
@@ -14,50 +17,6 @@ use signal_hook::iterator::Signals;
 use tracing::{info, warn};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
-
-/// Serves the D-Bus socket protocol and connects each client to the kdbus
-/// bus with its own credentials.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Cli {
-    /// The D-Bus address to serve (ignored when systemd passes a socket).
-    #[arg(long, default_value = "unix:path=/run/dbus/system_bus_socket")]
-    address: String,
-    /// The kdbus bus endpoint.
-    #[arg(long, default_value = kdbus::SYSTEM_BUS_PATH)]
-    bus: PathBuf,
-    /// Where the log goes (auto: the journal when started by systemd).
-    #[arg(long, value_enum, default_value_t = LogTarget::Auto)]
-    log: LogTarget,
-    /// Log every client and refused message.
-    #[arg(long, short)]
-    verbose: bool,
-    /// The bus configuration whose policy and limits apply (dbus-daemon's
-    /// format; SIGHUP or ReloadConfig reads it again).
-    #[arg(long, default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
-    /// Seconds a method call may wait for its reply [default: the
-    /// configuration's reply_timeout, else 120].
-    #[arg(long)]
-    reply_timeout: Option<u64>,
-    /// Largest message a client may send, in bytes [default: the
-    /// configuration's max_message_size, else 32 MiB].
-    #[arg(long)]
-    max_message_size: Option<usize>,
-    /// Serve for the whole boot: enter each new root PID 1 switches to (the
-    /// real root, the shutdown root) instead of ending with the old one.
-    #[arg(long)]
-    follow_root: bool,
-}
-
-const DEFAULT_CONFIG: &str = "/usr/share/dbus-1/system.conf";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum LogTarget {
-    Auto,
-    Stderr,
-    Journal,
-}
 
 fn init_log(target: LogTarget, verbose: bool) -> Result<()> {
     let level = if verbose {
@@ -88,8 +47,32 @@ fn init_log(target: LogTarget, verbose: bool) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    let cli = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(Cmd::Serve(cli)) => cli,
+        Ok(Cmd::Help) => {
+            print!("{}", cli::HELP);
+            return ExitCode::SUCCESS;
+        }
+        Ok(Cmd::Version) => {
+            println!("kdbus-bridge {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("kdbus-bridge: {e}\n(see `kdbus-bridge --help`)");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(cli: Cli) -> Result<()> {
     init_log(cli.log, cli.verbose)?;
     // One connection of our own: proves the bus is there and tells its id.
     let probe = kdbus::HelloBuilder::new()
