@@ -25,7 +25,7 @@ install() {
     if dracut_module_included "systemd"; then
         inst_simple "$moddir/kdbus-test-initrd.service" "$systemdsystemunitdir/kdbus-test-initrd.service"
         $SYSTEMCTL -q --root "$initdir" add-wants initrd.target kdbus-test-initrd.service
-        if dracut_module_included "dbus"; then
+        if dracut_module_included "dbus" || [[ $kdbus_bridge == yes ]]; then
             # The early D-Bus client and the programs that ask it.
             inst_multiple dbus-test-tool dbus-send busctl
             for unit in kdbus-test-early-client.service kdbus-test-initrd-bus.service; do

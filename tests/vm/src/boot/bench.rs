@@ -262,7 +262,8 @@ fn median_ci95(v: &[f64]) -> Option<(f64, f64)> {
 }
 
 /// What `--add kdbus` adds (gzip), and what the bridge costs in an image
-/// with D-Bus compared with dracut's dbus-broker module alone.
+/// with D-Bus compared with dracut's dbus-broker module alone: beside
+/// dbus-broker, and in its place.
 fn print_sizes(env: &Env, variants: &[Variant]) -> Result<()> {
     let dbus_plain = env.initramfs(Flavour::SystemdDbus, Content::Plain)?;
     let image = |initramfs: &str| {
@@ -285,12 +286,26 @@ fn print_sizes(env: &Env, variants: &[Variant]) -> Result<()> {
             mib(&with_bridge),
             mib(&with_bridge) - mib(&dbus_plain)
         );
+        let bridge_only = env.initramfs(Flavour::SystemdBridge, Content::Kdbus)?;
+        let added = bytes(&bridge_only) as i64 - bytes(&dbus_plain) as i64;
+        println!(
+            "image with --add kdbus and kdbus-bridge in place of dracut's dbus module \
+             (kdbus_bridge=yes): {:.2} MiB ({:+} KiB, gzip); target (issue 12): no larger than \
+             with dracut's dbus module: {}",
+            mib(&bridge_only),
+            added / 1024,
+            if added <= 0 { "met" } else { "NOT met" }
+        );
     }
     Ok(())
 }
 
+fn bytes(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
 fn mib(p: &Path) -> f64 {
-    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0) as f64 / 1048576.0
+    bytes(p) as f64 / 1048576.0
 }
 
 fn median(v: &[f64]) -> f64 {

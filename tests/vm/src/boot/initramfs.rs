@@ -21,6 +21,9 @@ pub enum Flavour {
     /// The same with D-Bus (dracut's dbus module: dbus-broker), which
     /// `--add kdbus` accompanies with kdbus-bridge.
     SystemdDbus,
+    /// systemd with kdbus-bridge as its only D-Bus (`kdbus_bridge=yes`,
+    /// no dracut dbus module): the bridge in place of dbus-broker.
+    SystemdBridge,
     /// dracut's own shell init, no systemd.
     Shell,
     /// initramfs-tools (mkinitramfs), not dracut: see `initramfs_tools.rs`.
@@ -31,7 +34,7 @@ impl Flavour {
     fn modules(self) -> String {
         const SYSTEMD: &str = "base systemd systemd-initrd systemd-journald dracut-systemd rootfs-block kernel-modules fs-lib udev-rules shutdown";
         match self {
-            Flavour::Systemd => SYSTEMD.to_owned(),
+            Flavour::Systemd | Flavour::SystemdBridge => SYSTEMD.to_owned(),
             Flavour::SystemdDbus => format!("{SYSTEMD} dbus"),
             Flavour::Shell => {
                 "base rootfs-block kernel-modules fs-lib udev-rules shutdown".to_owned()
@@ -137,7 +140,7 @@ fn hash_inputs(flavour: Flavour, with_kdbus: bool, inputs: &Inputs) -> Result<St
         std::fs::read(inputs.kdbus_ko)?.hash(&mut h);
         std::fs::read(inputs.probe)?.hash(&mut h);
         let mut dirs = vec!["dracut/50kdbus", "tests/vm/guest/90kdbustest"];
-        if flavour == Flavour::SystemdDbus {
+        if matches!(flavour, Flavour::SystemdDbus | Flavour::SystemdBridge) {
             std::fs::read(inputs.bridge)?.hash(&mut h);
             dirs.push("systemd");
         }
@@ -175,6 +178,7 @@ pub fn build(cache: &Path, flavour: Flavour, content: Content, inputs: &Inputs) 
         match flavour {
             Flavour::Systemd => "systemd",
             Flavour::SystemdDbus => "sddbus",
+            Flavour::SystemdBridge => "sdbridge",
             Flavour::Shell => "shell",
             Flavour::InitramfsTools => "itools",
         },
@@ -211,11 +215,16 @@ pub fn build(cache: &Path, flavour: Flavour, content: Content, inputs: &Inputs) 
         .args(["-m", &flavour.modules()])
         .args(["--add-drivers", "virtio_blk virtio_pci ext4"]);
     // Keep the host's own dracut configuration out of the test images. The
-    // test images carry the shutdown shell's tools (opt-in).
-    let (conf, settings) = match content {
-        Content::KdbusTest => (cache.join("dracut-test.conf"), "kdbus_shell=yes\n"),
-        _ => (cache.join("dracut.conf"), ""),
-    };
+    // test images carry the shutdown shell's tools (opt-in); the
+    // bridge-only flavour asks for the bridge as a user does.
+    let mut settings = String::new();
+    if content == Content::KdbusTest {
+        settings.push_str("kdbus_shell=yes\n");
+    }
+    if flavour == Flavour::SystemdBridge {
+        settings.push_str("kdbus_bridge=yes\n");
+    }
+    let conf = cache.join(format!("{tag}.conf"));
     std::fs::write(&conf, settings)?;
     let confdir = cache.join("dracut.conf.d");
     std::fs::create_dir_all(&confdir)?;
@@ -231,7 +240,9 @@ pub fn build(cache: &Path, flavour: Flavour, content: Content, inputs: &Inputs) 
     }
     let part = cache.join(format!("{tag}.part"));
     cmd.arg(&part);
-    let st = cmd.status().context("run dracut (run `make deps`)")?;
+    let st = cmd.status().context("run dracut (run `make deps`)");
+    let _ = std::fs::remove_file(&conf);
+    let st = st?;
     if !st.success() {
         bail!("dracut failed ({st}) building {tag}: see its output above");
     }

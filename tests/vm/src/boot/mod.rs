@@ -486,6 +486,21 @@ fn image_content(env: &Env, images: &mut Vec<PathBuf>) -> Result<Vec<(String, bo
         ],
         &[],
     );
+    let bridge_only = env.initramfs(Flavour::SystemdBridge, initramfs::Content::Kdbus)?;
+    images.push(bridge_only.clone());
+    check(
+        "--add kdbus with kdbus_bridge=yes and no dracut dbus module: kdbus-bridge, its units, \
+         the generator and the bus configuration, and no other D-Bus daemon",
+        &initramfs::list(&bridge_only)?,
+        &[
+            "usr/bin/kdbus-bridge",
+            "system/kdbus-bridge.service",
+            "system/kdbus-bridge.socket",
+            "system-generators/kdbus-system-bus-generator",
+            "usr/share/dbus-1/system.conf",
+        ],
+        &["dbus-broker", "dbus-daemon"],
+    );
     let shell_tools = env.initramfs(Flavour::Systemd, initramfs::Content::KdbusTest)?;
     images.push(shell_tools.clone());
     check(

@@ -23,6 +23,14 @@ pub fn all() -> Vec<Scenario> {
             evaluate: bridge_is_the_system_bus,
         },
         Scenario {
+            name: "system-bus-bridge",
+            about: "kdbus=1 in an image whose only D-Bus is kdbus-bridge (kdbus_bridge=yes, no dracut dbus module): everything system-bus checks",
+            flavour: Flavour::SystemdBridge,
+            cmdline: "kdbus=1 kdbus.test.sysbus",
+            shell: false,
+            evaluate: bridge_is_the_system_bus,
+        },
+        Scenario {
             name: "system-bus-0",
             about: "kdbus=0: dbus-broker is the system bus in the initramfs and the real root, as without kdbus; no kdbus-bridge, nothing of kdbus loaded",
             flavour: Flavour::SystemdDbus,
