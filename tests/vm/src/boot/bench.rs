@@ -54,10 +54,12 @@ impl Times {
 pub fn run(env: &Env, runs: u32, system_bus_only: bool) -> Result<bool> {
     println!("initramfs size added by the kdbus parts, per compressor:");
     super::footprint::report(env)?;
+    let variants = variants(env, system_bus_only)?;
     if runs == 0 {
+        // The image sizes alone, without booting.
+        print_sizes(env, &variants)?;
         return Ok(true);
     }
-    let variants = variants(env, system_bus_only)?;
     let mut times: Vec<Times> = variants.iter().map(|_| Times::default()).collect();
     let mut ok = true;
     // Interleave the variants so that drift on a shared machine hits all.
