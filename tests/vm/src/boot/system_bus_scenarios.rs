@@ -31,6 +31,14 @@ pub fn all() -> Vec<Scenario> {
             evaluate: bridge_is_the_system_bus,
         },
         Scenario {
+            name: "system-bus-bridge-0",
+            about: "kdbus=0 in the image of system-bus-bridge: no D-Bus in the initramfs (the bridge waits for kdbus=1), dbus-broker is the real root's system bus, nothing of kdbus loaded",
+            flavour: Flavour::SystemdBridge,
+            cmdline: "kdbus=0 kdbus.test.sysbus",
+            shell: false,
+            evaluate: broker_only_in_the_real_root,
+        },
+        Scenario {
             name: "system-bus-0",
             about: "kdbus=0: dbus-broker is the system bus in the initramfs and the real root, as without kdbus; no kdbus-bridge, nothing of kdbus loaded",
             flavour: Flavour::SystemdDbus,
@@ -234,6 +242,24 @@ fn broker_is_the_system_bus(c: &mut Checks) {
         c.is("initrd", "dbus_service", "dbus-broker.service"),
         c.describe("initrd", &["dbus_service"]),
     );
+    broker_serves_the_real_root(c);
+}
+
+/// kdbus=0 with an image whose only D-Bus is the bridge: the initramfs
+/// goes without one, the real root has the distro's.
+fn broker_only_in_the_real_root(c: &mut Checks) {
+    kdbus_off(c, None);
+    reported(c);
+    c.base(
+        "initramfs: no D-Bus runs (dbus.service is not there: the bridge's generator waits for kdbus=1)",
+        c.is("initrd", "dbus_service", "dbus.service")
+            && c.m.get("initrd", "dbus_state") != Some("active"),
+        c.describe("initrd", &["dbus_service", "dbus_state"]),
+    );
+    broker_serves_the_real_root(c);
+}
+
+fn broker_serves_the_real_root(c: &mut Checks) {
     policy_holds(c, false);
     let ok = c.is(P, "dbus_service", "dbus-broker.service")
         && c.is(P, "dbus_socket", "dbus.socket")
