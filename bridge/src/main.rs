@@ -47,29 +47,26 @@ fn init_log(target: LogTarget, verbose: bool) -> Result<()> {
     Ok(())
 }
 
-fn main() -> ExitCode {
+/// A bad command line exits with 2; a failure while serving is reported
+/// by the standard library's `Result` handling ("Error: ...", exit 1).
+fn main() -> Result<ExitCode> {
     let cli = match cli::parse(std::env::args_os().skip(1)) {
         Ok(Cmd::Serve(cli)) => cli,
         Ok(Cmd::Help) => {
             print!("{}", cli::HELP);
-            return ExitCode::SUCCESS;
+            return Ok(ExitCode::SUCCESS);
         }
         Ok(Cmd::Version) => {
             println!("kdbus-bridge {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
+            return Ok(ExitCode::SUCCESS);
         }
         Err(e) => {
             eprintln!("kdbus-bridge: {e}\n(see `kdbus-bridge --help`)");
-            return ExitCode::from(2);
+            return Ok(ExitCode::from(2));
         }
     };
-    match serve(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("Error: {e:?}");
-            ExitCode::FAILURE
-        }
-    }
+    serve(cli)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(cli: Cli) -> Result<()> {
