@@ -469,6 +469,16 @@ fn image_content(env: &Env, images: &mut Vec<PathBuf>) -> Result<Vec<(String, bo
             "kdbus-bridge",
         ],
     );
+    // What an image needs for the bridge to be its D-Bus with kdbus=1:
+    // the bridge, its units, the generator that makes them dbus.service
+    // and dbus.socket, and the bus configuration.
+    const BRIDGE_PARTS: [&str; 5] = [
+        "usr/bin/kdbus-bridge",
+        "system/kdbus-bridge.service",
+        "system/kdbus-bridge.socket",
+        "system-generators/kdbus-system-bus-generator",
+        "usr/share/dbus-1/system.conf",
+    ];
     // The image of the system-bus scenarios.
     let with_dbus = env.initramfs(Flavour::SystemdDbus, initramfs::Content::KdbusTest)?;
     images.push(with_dbus.clone());
@@ -476,14 +486,7 @@ fn image_content(env: &Env, images: &mut Vec<PathBuf>) -> Result<Vec<(String, bo
         "--add kdbus in an image with dracut's dbus: kdbus-bridge, its units and the generator \
          that makes them dbus.service with kdbus=1, beside dbus-broker for kdbus=0",
         &initramfs::list(&with_dbus)?,
-        &[
-            "usr/bin/kdbus-bridge",
-            "system/kdbus-bridge.service",
-            "system/kdbus-bridge.socket",
-            "system-generators/kdbus-system-bus-generator",
-            "usr/share/dbus-1/system.conf",
-            "usr/bin/dbus-broker",
-        ],
+        &[&BRIDGE_PARTS[..], &["usr/bin/dbus-broker"]].concat(),
         &[],
     );
     let bridge_only = env.initramfs(Flavour::SystemdBridge, initramfs::Content::Kdbus)?;
@@ -492,13 +495,7 @@ fn image_content(env: &Env, images: &mut Vec<PathBuf>) -> Result<Vec<(String, bo
         "--add kdbus with kdbus_bridge=yes and no dracut dbus module: kdbus-bridge, its units, \
          the generator and the bus configuration, and no other D-Bus daemon",
         &initramfs::list(&bridge_only)?,
-        &[
-            "usr/bin/kdbus-bridge",
-            "system/kdbus-bridge.service",
-            "system/kdbus-bridge.socket",
-            "system-generators/kdbus-system-bus-generator",
-            "usr/share/dbus-1/system.conf",
-        ],
+        &BRIDGE_PARTS,
         &["dbus-broker", "dbus-daemon"],
     );
     let shell_tools = env.initramfs(Flavour::Systemd, initramfs::Content::KdbusTest)?;
