@@ -11,11 +11,23 @@ pub struct Markers {
 impl Markers {
     pub fn parse(lines: &[String]) -> Markers {
         let mut m = Markers::default();
-        for line in lines {
+        let mut lines = lines.iter().peekable();
+        while let Some(line) = lines.next() {
             let Some(pos) = line.find("@@T ") else {
                 continue;
             };
-            let mut parts = line[pos + 4..].splitn(3, ' ');
+            let mut text = line[pos + 4..].to_owned();
+            // A kernel line printed into the marker before its key ended
+            // pushed the rest of the marker onto the next line.
+            let cut = without_kernel_line(&text).len();
+            if cut < text.len() && text[..cut].matches(' ').count() < 2 {
+                if let Some(rest) = lines.next_if(|l| !l.contains("@@T ") && !starts_with_stamp(l))
+                {
+                    text.truncate(cut);
+                    text.push_str(rest);
+                }
+            }
+            let mut parts = text.splitn(3, ' ');
             let (Some(phase), Some(key)) = (parts.next(), parts.next()) else {
                 continue;
             };
@@ -64,21 +76,23 @@ impl Markers {
 /// timestamp, `[`, spaces, digits, `.`, digits, `]`, is never part of a
 /// marker's value.
 fn without_kernel_line(value: &str) -> &str {
-    let is_stamp = |s: &str| {
-        let Some(inner) = s.strip_prefix('[').and_then(|s| s.split(']').next()) else {
-            return false;
-        };
-        let (secs, frac) = inner.trim_start().split_once('.').unwrap_or(("", ""));
-        !secs.is_empty()
-            && !frac.is_empty()
-            && secs.bytes().all(|b| b.is_ascii_digit())
-            && frac.bytes().all(|b| b.is_ascii_digit())
-    };
     value
         .match_indices('[')
         .map(|(at, _)| at)
-        .find(|&at| is_stamp(&value[at..]))
+        .find(|&at| starts_with_stamp(&value[at..]))
         .map_or(value, |at| &value[..at])
+}
+
+/// Does `s` start with a kernel log line's timestamp?
+fn starts_with_stamp(s: &str) -> bool {
+    let Some(inner) = s.strip_prefix('[').and_then(|s| s.split(']').next()) else {
+        return false;
+    };
+    let (secs, frac) = inner.trim_start().split_once('.').unwrap_or(("", ""));
+    !secs.is_empty()
+        && !frac.is_empty()
+        && secs.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -99,6 +113,27 @@ mod tests {
         assert_eq!(m.get("initrd", "kdbusfs_mounts"), Some("0"));
         assert_eq!(m.get("root", "activations"), Some("[1, 2]"));
         assert_eq!(m.get("root", "list"), Some("[a] [b]"));
+    }
+
+    #[test]
+    fn a_marker_cut_before_its_key_ended_is_joined_again() {
+        let lines: Vec<String> = [
+            "@@T restart-shut[   33.228066] kdbus-init[319]: the bus handles are held (shutdown-root)",
+            "down serving_again_ms 62",
+            "@@T root ac[  12.5] virtio_blk",
+            "[  12.6] another kernel line",
+            "@@T root cut [1, [  12.7] virtio_blk",
+            "2]",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let m = Markers::parse(&lines);
+        assert_eq!(m.num("restart-shutdown", "serving_again_ms"), Some(62));
+        // The rest never came as a line of its own: nothing is made up.
+        assert_eq!(m.get("root", "ac"), None);
+        // A value already begun keeps what came before the kernel line.
+        assert_eq!(m.get("root", "cut"), Some("[1,"));
     }
 
     #[test]
