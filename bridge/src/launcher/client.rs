@@ -49,9 +49,48 @@ impl Default for Limits {
     }
 }
 
-/// Messages taken from kdbus per loop turn, so that reading the client
-/// keeps its turn under a flood.
+/// Messages taken from kdbus per loop turn at most, so that reading the
+/// client keeps its turn under a flood.
 const BUS_BATCH: usize = 64;
+
+/// How many kdbus messages a loop turn takes. Poll says when kdbus has
+/// something: a RECV on an empty queue is a wasted system call. So while
+/// messages come one at a time (a call, its reply: the common case) a turn
+/// takes one and the next poll tells whether more wait; only when the bus
+/// was ready on two polls in a row, under heavy traffic, does a turn drain
+/// the queue (up to [`BUS_BATCH`]).
+#[derive(Debug)]
+struct BusIntake {
+    /// The last poll found messages.
+    ready: bool,
+    /// So did the one before.
+    busy: bool,
+}
+
+impl BusIntake {
+    /// Before the first poll: take what queued up while registering.
+    fn new() -> BusIntake {
+        BusIntake {
+            ready: true,
+            busy: true,
+        }
+    }
+
+    /// Messages to take on this turn.
+    fn batch(&self) -> usize {
+        match (self.ready, self.busy) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) => BUS_BATCH,
+        }
+    }
+
+    /// Records what a poll found.
+    fn polled(&mut self, bus_ready: bool) {
+        self.busy = self.ready && bus_ready;
+        self.ready = bus_ready;
+    }
+}
 const READ_CHUNK: usize = 64 * 1024;
 
 struct Outgoing {
@@ -282,9 +321,7 @@ fn run(
     }
     let mut peer = Peer::new(config.clone(), creds, auth.fds_agreed());
     let mut out = Vec::new();
-    // Poll says when kdbus has something: a RECV on an empty queue is a
-    // wasted system call on every turn of the loop.
-    let mut bus_ready = true;
+    let mut intake = BusIntake::new();
     loop {
         // Messages already buffered (they may have come with BEGIN).
         while let Some(msg) = wire
@@ -295,8 +332,8 @@ fn run(
                 .map_err(|e| named(&peer, e))?;
             wire.queue(&mut out);
         }
-        if bus_ready && peer.bus_fd().is_some() {
-            for _ in 0..BUS_BATCH {
+        if peer.bus_fd().is_some() {
+            for _ in 0..intake.batch() {
                 if wire.pending_out >= limits.max_pending_out {
                     break;
                 }
@@ -317,7 +354,7 @@ fn run(
             peer.monitor_fd().filter(|_| want_bus),
             None,
         );
-        bus_ready = ready.bus;
+        intake.polled(ready.bus);
         if ready.driver_traffic {
             peer.on_driver_traffic(&mut out);
             wire.queue(&mut out);
@@ -400,6 +437,28 @@ impl Wire {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn a_message_at_a_time_costs_no_receive_on_an_empty_queue() {
+        let mut intake = BusIntake::new();
+        assert_eq!(intake.batch(), BUS_BATCH, "what queued while registering");
+        // A call from the client, the reply from the bus, in turn.
+        for _ in 0..3 {
+            intake.polled(false);
+            assert_eq!(intake.batch(), 0);
+            intake.polled(true);
+            assert_eq!(intake.batch(), 1);
+        }
+        // The bus ready on two polls in a row: a flood, drained.
+        intake.polled(true);
+        assert_eq!(intake.batch(), BUS_BATCH);
+        intake.polled(true);
+        assert_eq!(intake.batch(), BUS_BATCH);
+        intake.polled(false);
+        assert_eq!(intake.batch(), 0);
+        intake.polled(true);
+        assert_eq!(intake.batch(), 1);
+    }
 
     #[test]
     fn a_client_that_leaves_without_reading_is_still_heard_out() {
