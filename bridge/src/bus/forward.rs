@@ -19,25 +19,25 @@ impl Peer {
         msg: Message,
         out: &mut Vec<Message>,
     ) -> Result<(), PeerError> {
-        let mut header = msg.header().clone();
+        let header = msg.header();
         // The client's SENDER is replaced by its unique name. The new header
         // goes out in a payload vec of its own, ahead of the body: rebuilding
-        // the message would copy the whole body for every message.
+        // the message would copy the whole body for every message. (Nothing
+        // below reads the sender from `header`.)
         let restamped = if header.sender.as_deref() != Some(self.unique.as_str()) {
-            header.sender = Some(self.unique.clone());
-            Some(header.marshal(msg.body().len())?)
+            Some(header.marshal_with_sender(&self.unique, msg.body().len())?)
         } else {
             None
         };
-        if let Err(err) = self.check_send(&header, &mut || self.destination_names(&header)) {
-            return self.refuse(header, err, out);
+        if let Err(err) = self.check_send(header, &mut || self.destination_names(header)) {
+            return self.refuse(header.clone(), err, out);
         }
         let dst = match self.destination(&msg) {
             Ok(Some(dst)) => dst,
             Ok(None) => return Ok(()), // nobody to deliver to
             Err(err) => {
                 if header.expects_reply() {
-                    out.push(self.error_reply(&header, err)?);
+                    out.push(self.error_reply(header, err)?);
                 }
                 return Ok(());
             }
@@ -83,11 +83,11 @@ impl Peer {
             let dest = header.destination.as_deref().unwrap_or("the bus");
             debug!(client = %self.unique, %dest, %err, "kdbus refused a message");
             if header.expects_reply() {
-                out.push(self.error_reply(&header, send_failure(err.errno(), dest))?);
+                out.push(self.error_reply(header, send_failure(err.errno(), dest))?);
             }
             return Ok(());
         }
-        self.sent(&header);
+        self.sent(header);
         Ok(())
     }
 

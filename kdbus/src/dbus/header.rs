@@ -12,11 +12,13 @@ use zvariant::{Endian, Value};
 
 use super::Error;
 
-/// A field value of one of the types the known fields use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FieldValue {
+/// A field value of one of the types the known fields use, borrowed from
+/// the message (reading) or the header (writing): a message crosses the
+/// bridge with no copy of its fields but the parsed header's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValue<'a> {
     /// `o`, `s` or `g`, with its type code.
-    Text(u8, String),
+    Text(u8, &'a str),
     /// `u`.
     U32(u32),
     /// Any other type (only in fields the bridge does not know).
@@ -31,12 +33,14 @@ fn bad(what: impl Into<String>) -> Error {
     Error::Invalid(what.into())
 }
 
-/// Reads the fields that start at offset 16 and span `len` bytes.
-pub fn read_fields(
-    bytes: &[u8],
+/// Reads the fields that start at offset 16 and span `len` bytes, handing
+/// each to `each` in order.
+pub fn read_fields<'a>(
+    bytes: &'a [u8],
     endian: Endian,
     len: usize,
-) -> Result<Vec<(u8, FieldValue)>, Error> {
+    mut each: impl FnMut(u8, FieldValue<'a>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let end = 16usize
         .checked_add(len)
         .filter(|e| *e <= bytes.len())
@@ -51,39 +55,42 @@ pub fn read_fields(
             Endian::Big => u32::from_be_bytes(b),
         })
     };
-    let text_at = |at: usize, n: usize| -> Result<String, Error> {
-        let raw = bytes
+    // `n` bytes at `at` and the NUL after them.
+    let raw_at = |at: usize, n: usize| -> Result<&'a [u8], Error> {
+        bytes
             .get(at..at + n + 1)
             .filter(|r| r[n] == 0 && !r[..n].contains(&0))
-            .ok_or_else(|| bad("header string without its NUL"))?;
-        String::from_utf8(raw[..n].to_vec()).map_err(|_| bad("header string is not UTF-8"))
+            .map(|r| &r[..n])
+            .ok_or_else(|| bad("header string without its NUL"))
     };
-    let mut fields = Vec::new();
+    let text_at = |at: usize, n: usize| -> Result<&'a str, Error> {
+        std::str::from_utf8(raw_at(at, n)?).map_err(|_| bad("header string is not UTF-8"))
+    };
     let mut pos = 16;
     while pos < end {
         pos = align(pos, 8);
         let code = *bytes.get(pos).ok_or_else(|| bad("truncated header"))?;
         let variant = pos + 1;
         let sig_len = *bytes.get(variant).ok_or_else(|| bad("truncated header"))? as usize;
-        let sig = text_at(variant + 1, sig_len)?;
+        let sig = raw_at(variant + 1, sig_len)?;
         let value_at = variant + 2 + sig_len;
-        let (value, next) = match sig.as_str() {
-            "o" | "s" => {
+        let (value, next) = match sig {
+            b"o" | b"s" => {
                 let at = align(value_at, 4);
                 let n = u32_at(at)? as usize;
                 (
-                    FieldValue::Text(sig.as_bytes()[0], text_at(at + 4, n)?),
+                    FieldValue::Text(sig[0], text_at(at + 4, n)?),
                     at + 4 + n + 1,
                 )
             }
-            "g" => {
+            b"g" => {
                 let n = *bytes.get(value_at).ok_or_else(|| bad("truncated header"))? as usize;
                 (
                     FieldValue::Text(b'g', text_at(value_at + 1, n)?),
                     value_at + 1 + n + 1,
                 )
             }
-            "u" => {
+            b"u" => {
                 let at = align(value_at, 4);
                 (FieldValue::U32(u32_at(at)?), at + 4)
             }
@@ -99,10 +106,10 @@ pub fn read_fields(
         if next > end {
             return Err(bad("a header field runs past the field array"));
         }
-        fields.push((code, value));
+        each(code, value)?;
         pos = next;
     }
-    Ok(fields)
+    Ok(())
 }
 
 /// Writes the fixed header and the fields; returns the bytes padded to 8.
@@ -111,13 +118,22 @@ pub fn write(
     body_len: u32,
     serial: u32,
     endian: Endian,
-    fields: &[(u8, FieldValue)],
+    fields: &[(u8, FieldValue<'_>)],
 ) -> Vec<u8> {
     let u32_bytes = |v: u32| match endian {
         Endian::Little => v.to_le_bytes(),
         Endian::Big => v.to_be_bytes(),
     };
-    let mut out = Vec::with_capacity(128);
+    // Each field at most: padding, code, signature, padding, length, text
+    // and its NUL.
+    let room: usize = fields
+        .iter()
+        .map(|(_, v)| match v {
+            FieldValue::Text(_, t) => 20 + t.len(),
+            _ => 20,
+        })
+        .sum();
+    let mut out = Vec::with_capacity(16 + room + 8);
     out.extend_from_slice(&fixed);
     out.extend_from_slice(&u32_bytes(body_len));
     out.extend_from_slice(&u32_bytes(serial));

@@ -146,25 +146,40 @@ impl Header {
 
     /// Marshals the header, padded to 8 so that the body can follow.
     pub fn marshal(&self, body_len: usize) -> Result<Vec<u8>, Error> {
+        self.marshal_as(self.sender.as_deref(), body_len)
+    }
+
+    /// Marshals the header with `sender` as its SENDER: how the bridge
+    /// stamps a client's message without a copy of its header.
+    pub fn marshal_with_sender(&self, sender: &str, body_len: usize) -> Result<Vec<u8>, Error> {
+        self.marshal_as(Some(sender), body_len)
+    }
+
+    fn marshal_as(&self, sender: Option<&str>, body_len: usize) -> Result<Vec<u8>, Error> {
         let body_len =
             u32::try_from(body_len).map_err(|_| Error::Invalid("body longer than 4 GiB".into()))?;
         if self.signature.len() > 255 {
             return Err(Error::Invalid("signature longer than 255".into()));
         }
-        let text = |kind: u8, v: &Option<String>| v.clone().map(|v| FieldValue::Text(kind, v));
-        let mut fields = Vec::with_capacity(9);
+        fn text(kind: u8, v: Option<&str>) -> Option<FieldValue<'_>> {
+            v.map(|v| FieldValue::Text(kind, v))
+        }
+        let mut fields = [(0, FieldValue::Other); 9];
+        let mut n = 0;
         for (code, value) in [
-            (field::PATH, text(b'o', &self.path)),
-            (field::INTERFACE, text(b's', &self.interface)),
-            (field::MEMBER, text(b's', &self.member)),
-            (field::ERROR_NAME, text(b's', &self.error_name)),
+            (field::PATH, text(b'o', self.path.as_deref())),
+            (field::INTERFACE, text(b's', self.interface.as_deref())),
+            (field::MEMBER, text(b's', self.member.as_deref())),
+            (field::ERROR_NAME, text(b's', self.error_name.as_deref())),
             (field::REPLY_SERIAL, self.reply_serial.map(FieldValue::U32)),
-            (field::DESTINATION, text(b's', &self.destination)),
-            (field::SENDER, text(b's', &self.sender)),
+            (field::DESTINATION, text(b's', self.destination.as_deref())),
+            (field::SENDER, text(b's', sender)),
             (
                 field::SIGNATURE,
-                (!self.signature.is_empty())
-                    .then(|| FieldValue::Text(b'g', self.signature.clone())),
+                text(
+                    b'g',
+                    Some(self.signature.as_str()).filter(|s| !s.is_empty()),
+                ),
             ),
             (
                 field::UNIX_FDS,
@@ -172,7 +187,8 @@ impl Header {
             ),
         ] {
             if let Some(value) = value {
-                fields.push((code, value));
+                fields[n] = (code, value);
+                n += 1;
             }
         }
         let mark = match self.endian {
@@ -184,14 +200,14 @@ impl Header {
             body_len,
             self.serial,
             self.endian,
-            &fields,
+            &fields[..n],
         ))
     }
 }
 
-fn text(value: FieldValue, kind: u8, what: &str) -> Result<String, Error> {
+fn text(value: FieldValue<'_>, kind: u8, what: &str) -> Result<String, Error> {
     match value {
-        FieldValue::Text(k, s) if k == kind => Ok(s),
+        FieldValue::Text(k, s) if k == kind => Ok(s.to_owned()),
         _ => Err(Error::Invalid(format!(
             "header field {what} is not of type '{}'",
             kind as char
@@ -199,7 +215,7 @@ fn text(value: FieldValue, kind: u8, what: &str) -> Result<String, Error> {
     }
 }
 
-fn number(value: FieldValue, what: &str) -> Result<u32, Error> {
+fn number(value: FieldValue<'_>, what: &str) -> Result<u32, Error> {
     match value {
         FieldValue::U32(n) => Ok(n),
         _ => Err(Error::Invalid(format!(
@@ -249,7 +265,7 @@ impl Message {
         header.endian = endian;
         header.flags = bytes[2];
         header.serial = serial;
-        for (code, value) in header::read_fields(&bytes, endian, fields_len)? {
+        header::read_fields(&bytes, endian, fields_len, |code, value| {
             match code {
                 field::PATH => header.path = Some(text(value, b'o', "PATH")?),
                 field::INTERFACE => header.interface = Some(text(value, b's', "INTERFACE")?),
@@ -262,7 +278,8 @@ impl Message {
                 field::UNIX_FDS => header.unix_fds = number(value, "UNIX_FDS")?,
                 _ => {} // unknown fields are ignored, as the spec says
             }
-        }
+            Ok(())
+        })?;
         let missing = |what: &str| Error::Invalid(format!("{kind:?} without {what}"));
         match kind {
             Kind::MethodCall if header.path.is_none() => return Err(missing("PATH")),
@@ -546,6 +563,20 @@ mod tests {
         let again = Message::parse(msg.bytes().to_vec()).unwrap();
         assert_eq!(again.header().sender.as_deref(), Some(":1.42"));
         assert_eq!(again.body(), &body[..]);
+    }
+
+    #[test]
+    fn a_header_marshals_with_another_sender_as_an_edited_copy_would() {
+        for endian in [Endian::Little, Endian::Big] {
+            let msg = call(endian);
+            let mut edited = msg.header().clone();
+            edited.sender = Some(":1.7".into());
+            let body_len = msg.body().len();
+            let head = msg.header().marshal_with_sender(":1.7", body_len).unwrap();
+            assert_eq!(head, edited.marshal(body_len).unwrap());
+            let again = Message::parse([&head[..], msg.body()].concat()).unwrap();
+            assert_eq!(again.header(), &edited);
+        }
     }
 
     #[test]
