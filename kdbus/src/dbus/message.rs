@@ -385,21 +385,25 @@ impl Message {
     /// Builds a message from a header and a body (a tuple of arguments, or
     /// `()` for none). The serial, reply serial and addresses are the
     /// caller's to set in `header`.
-    pub fn build<T: Serialize + Type>(mut header: Header, body: &T) -> Result<Message, Error> {
+    pub fn build<T: Serialize + Type>(header: Header, body: &T) -> Result<Message, Error> {
         let sig = T::SIGNATURE.to_string_no_parens();
-        let body_bytes = if sig.is_empty() {
-            Vec::new()
-        } else {
-            let ctxt = Context::new_dbus(header.endian, 0);
-            zvariant::to_bytes(ctxt, body)
-                .map_err(|e| Error::Invalid(format!("cannot marshal body: {e}")))?
-                .bytes()
-                .to_vec()
-        };
-        header.signature = sig;
-        let mut bytes = header.marshal(body_bytes.len())?;
+        if sig.is_empty() {
+            return Message::assemble(header, sig, &[]);
+        }
+        let ctxt = Context::new_dbus(header.endian, 0);
+        let body_bytes = zvariant::to_bytes(ctxt, body)
+            .map_err(|e| Error::Invalid(format!("cannot marshal body: {e}")))?;
+        Message::assemble(header, sig, body_bytes.bytes())
+    }
+
+    /// The part of [`Message::build`] that does not depend on the body's
+    /// type: kept out of line, it is there once instead of once per type.
+    #[inline(never)]
+    fn assemble(mut header: Header, signature: String, body: &[u8]) -> Result<Message, Error> {
+        header.signature = signature;
+        let mut bytes = header.marshal(body.len())?;
         let body_offset = bytes.len();
-        bytes.extend_from_slice(&body_bytes);
+        bytes.extend_from_slice(body);
         Ok(Message {
             bytes,
             header,
