@@ -52,6 +52,7 @@ impl Default for Limits {
 /// Messages taken from kdbus per loop turn at most, so that reading the
 /// client keeps its turn under a flood.
 const BUS_BATCH: usize = 64;
+const READ_CHUNK: usize = 64 * 1024;
 
 /// How many kdbus messages a loop turn takes. Poll says when kdbus has
 /// something: a RECV on an empty queue is a wasted system call. So while
@@ -91,7 +92,6 @@ impl BusIntake {
         self.ready = bus_ready;
     }
 }
-const READ_CHUNK: usize = 64 * 1024;
 
 struct Outgoing {
     bytes: Vec<u8>,

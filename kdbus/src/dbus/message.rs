@@ -161,22 +161,31 @@ impl Header {
         if self.signature.len() > 255 {
             return Err(Error::Invalid("signature longer than 255".into()));
         }
-        fn text(kind: u8, v: Option<&str>) -> Option<FieldValue<'_>> {
+        fn text_field(kind: u8, v: Option<&str>) -> Option<FieldValue<'_>> {
             v.map(|v| FieldValue::Text(kind, v))
         }
         let mut fields = [(0, FieldValue::Other); 9];
         let mut n = 0;
         for (code, value) in [
-            (field::PATH, text(b'o', self.path.as_deref())),
-            (field::INTERFACE, text(b's', self.interface.as_deref())),
-            (field::MEMBER, text(b's', self.member.as_deref())),
-            (field::ERROR_NAME, text(b's', self.error_name.as_deref())),
+            (field::PATH, text_field(b'o', self.path.as_deref())),
+            (
+                field::INTERFACE,
+                text_field(b's', self.interface.as_deref()),
+            ),
+            (field::MEMBER, text_field(b's', self.member.as_deref())),
+            (
+                field::ERROR_NAME,
+                text_field(b's', self.error_name.as_deref()),
+            ),
             (field::REPLY_SERIAL, self.reply_serial.map(FieldValue::U32)),
-            (field::DESTINATION, text(b's', self.destination.as_deref())),
-            (field::SENDER, text(b's', sender)),
+            (
+                field::DESTINATION,
+                text_field(b's', self.destination.as_deref()),
+            ),
+            (field::SENDER, text_field(b's', sender)),
             (
                 field::SIGNATURE,
-                text(
+                text_field(
                     b'g',
                     Some(self.signature.as_str()).filter(|s| !s.is_empty()),
                 ),
