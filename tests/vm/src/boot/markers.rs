@@ -99,17 +99,18 @@ fn starts_with_stamp(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// Console lines as the boot log hands them to the parser.
+    fn console(lines: &[&str]) -> Vec<String> {
+        lines.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
     fn a_kernel_line_inside_a_marker_is_not_its_value() {
-        let lines: Vec<String> = [
+        let m = Markers::parse(&console(&[
             "@@T initrd kdbusfs_mounts 0[    7.707029] ACPI: \\_SB_.GSIA: Enabled at IRQ 16",
             "@@T root activations [1, 2][  12.5] virtio_blk",
             "@@T root list [a] [b]",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let m = Markers::parse(&lines);
+        ]));
         assert_eq!(m.get("initrd", "kdbusfs_mounts"), Some("0"));
         assert_eq!(m.get("root", "activations"), Some("[1, 2]"));
         assert_eq!(m.get("root", "list"), Some("[a] [b]"));
@@ -117,18 +118,14 @@ mod tests {
 
     #[test]
     fn a_marker_cut_before_its_key_ended_is_joined_again() {
-        let lines: Vec<String> = [
+        let m = Markers::parse(&console(&[
             "@@T restart-shut[   33.228066] kdbus-init[319]: the bus handles are held (shutdown-root)",
             "down serving_again_ms 62",
             "@@T root ac[  12.5] virtio_blk",
             "[  12.6] another kernel line",
             "@@T root cut [1, [  12.7] virtio_blk",
             "2]",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let m = Markers::parse(&lines);
+        ]));
         assert_eq!(m.num("restart-shutdown", "serving_again_ms"), Some(62));
         // The rest never came as a line of its own: nothing is made up.
         assert_eq!(m.get("root", "ac"), None);
@@ -138,18 +135,14 @@ mod tests {
 
     #[test]
     fn markers_survive_console_noise() {
-        let lines: Vec<String> = [
+        let m = Markers::parse(&console(&[
             "[   3.1] kdbus-init[88]: bus ready",
             "@@T initrd module yes",
             "garbage @@T initrd problem two words here",
             "@@T initrd problem another",
             "@@T initrd end initrd",
             "@@T root",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let m = Markers::parse(&lines);
+        ]));
         assert_eq!(m.get("initrd", "module"), Some("yes"));
         assert_eq!(
             m.all("initrd", "problem"),
