@@ -123,6 +123,7 @@ fn serve(cli: Cli) -> Result<()> {
         monitors: Arc::default(),
     });
     drop(probe);
+    config.policy.enforce_in_kernel(&cli.bus);
     let limits = Arc::new(limits);
     let store = config.policy.clone();
     std::thread::Builder::new()

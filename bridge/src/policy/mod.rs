@@ -6,19 +6,21 @@
 //! - [`rules`]: the rule model and the decision functions.
 //! - [`users`]: user and group names.
 //! - [`console`]: who is at the console (`at_console`).
+//! - [`kernel`]: what of it the kernel enforces, for native clients.
 //!
 //! The [`PolicyStore`] holds the policy in force; a reload
 //! (`ReloadConfig`, SIGHUP) replaces it, and each client picks the new one
 //! up at its next check, without being disconnected.
 
 pub mod console;
+pub mod kernel;
 pub mod parse;
 pub mod rules;
 pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 pub use parse::Limit;
 pub use rules::{Candidate, ClientRules, Decision};
@@ -124,6 +126,9 @@ pub struct PolicyStore {
     bus_uid: u32,
     current: RwLock<Arc<Policy>>,
     generation: AtomicU64,
+    /// What the kernel enforces of it, once [`PolicyStore::enforce_in_kernel`]
+    /// was called.
+    kernel: Mutex<Option<kernel::Holders>>,
 }
 
 impl PolicyStore {
@@ -133,7 +138,16 @@ impl PolicyStore {
             bus_uid,
             current: RwLock::new(Arc::new(policy)),
             generation: AtomicU64::new(1),
+            kernel: Mutex::new(None),
         }
+    }
+
+    /// Hands the policy's part that the kernel can enforce to the kernel
+    /// of `bus`, now and after every reload (see [`kernel`]).
+    pub fn enforce_in_kernel(&self, bus: &Path) {
+        let mut holders = kernel::Holders::new(bus, Path::new(kernel::SERVICES_DIR));
+        holders.sync(&self.current().1);
+        *self.kernel.lock().unwrap_or_else(|e| e.into_inner()) = Some(holders);
     }
 
     pub fn allow_all() -> PolicyStore {
@@ -157,9 +171,18 @@ impl PolicyStore {
             return Ok(Vec::new());
         };
         let (policy, warnings) = Policy::load(path, self.bus_uid)?;
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        *current = Arc::new(policy);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
         self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Some(holders) = self
+            .kernel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            // The policy in force: a reload that finished meanwhile may
+            // have replaced this one.
+            holders.sync(&self.current().1);
+        }
         Ok(warnings)
     }
 

@@ -1276,3 +1276,116 @@ fn bus_policy_decides_owning_and_calls_and_reloads() {
     // The service stayed connected through the reloads.
     assert_eq!(owner(&b), service_owner);
 }
+
+/// A native call of Echo to `dest`, from a connection of `uid` to the
+/// bridge's bus: the reply's text, or the errno the kernel refused with.
+fn native_echo(b: &Bridge, uid: u32, dest: &'static str) -> Result<String, kdbus::Errno> {
+    let ep = b.bus.endpoint();
+    kdbus_abi_tests::as_user(uid, uid, move || {
+        use kdbus::dbus::Message;
+        let caller = kdbus::HelloBuilder::new().connect(&ep).unwrap();
+        let mut call = Message::method_call(
+            Some(dest),
+            "/org/example/Echo",
+            Some("org.example.Echo"),
+            "Echo",
+            &(format!("from uid {uid}"),),
+        )
+        .unwrap();
+        call.stamp(1, Some(&format!(":1.{}", caller.id()))).unwrap();
+        let reply = caller.call(&kdbus::MessageBuilder::to_name(dest).dbus(&call));
+        let reply = reply.map_err(|e| e.errno().expect("an errno"))?;
+        let (text,): (String,) = reply.dbus().unwrap().body_as().unwrap();
+        Ok(text)
+    })
+}
+
+/// Whether a native connection of `uid` may own `name` (the errno if not).
+/// It queues for the name, which the kernel allows if it may own it.
+fn native_own(b: &Bridge, uid: u32, name: &'static str) -> Result<(), kdbus::Errno> {
+    let ep = b.bus.endpoint();
+    kdbus_abi_tests::as_user(uid, uid, move || {
+        let conn = kdbus::HelloBuilder::new().connect(&ep).unwrap();
+        conn.acquire_name(name, kdbus::NameFlags::QUEUE)
+            .map(|_| ())
+            .map_err(|e| e.errno().expect("an errno"))
+    })
+}
+
+/// Debian's system bus configuration and `rules` in a default context
+/// and one of user nobody.
+fn native_policy_conf(default: &str, nobody: &str) -> String {
+    format!(
+        r#"<busconfig>
+  <include>/usr/share/dbus-1/system.conf</include>
+  <policy context="default">{default}</policy>
+  <policy user="nobody">{nobody}</policy>
+</busconfig>
+"#
+    )
+}
+
+#[test]
+fn native_clients_meet_the_bus_policy_in_the_kernel() {
+    const OPEN: &str = "org.kdbus.test.Native";
+    const SOME: &str = "org.kdbus.test.Some";
+    let everyone = format!(
+        r#"<allow own="{OPEN}"/><allow send_destination="{OPEN}"/>
+           <allow own="{SOME}"/><allow send_destination="{SOME}" send_interface="org.example.Echo"/>"#
+    );
+    let b = Bridge::start_with(|dir| {
+        let path = dir.join("native.conf");
+        std::fs::write(&path, native_policy_conf(&everyone, "")).unwrap();
+        path
+    });
+    b.wait_log("bus policy for native clients handed to the kernel", 1);
+    let _open = b.service(OPEN);
+    let _some = b.service(SOME);
+
+    // Everyone may own and call OPEN: the kernel lets native clients of
+    // any user do both (without a policy holder it refuses both).
+    assert_eq!(native_own(&b, 65534, OPEN), Ok(()));
+    assert_eq!(
+        native_echo(&b, 65534, OPEN).as_deref(),
+        Ok("from uid 65534")
+    );
+    // SOME allows one interface only, which the kernel cannot say: it
+    // refuses native clients, the bridge decides for its own.
+    assert_eq!(native_own(&b, 65534, SOME), Err(kdbus::Errno::PERM));
+    assert_eq!(native_echo(&b, 65534, SOME), Err(kdbus::Errno::PERM));
+    let dest = format!("--dest={SOME}");
+    let out = b.as_nobody(&[
+        dest.as_str(),
+        "/org/example/Echo",
+        "org.example.Echo.Echo",
+        "string:legacy",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Reloaded: OPEN is nobody's alone now.
+    let conf = b.dir.join("native.conf");
+    let only_nobody = format!(r#"<allow own="{OPEN}"/><allow send_destination="{OPEN}"/>"#);
+    std::fs::write(&conf, native_policy_conf("", &only_nobody)).unwrap();
+    b.dbus_send(&[
+        "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.ReloadConfig",
+    ]);
+    b.wait_log("bus policy for native clients handed to the kernel", 2);
+    assert_eq!(native_own(&b, 65534, OPEN), Ok(()));
+    assert_eq!(native_own(&b, 1000, OPEN), Err(kdbus::Errno::PERM));
+    assert_eq!(native_echo(&b, 1000, OPEN), Err(kdbus::Errno::PERM));
+    assert_eq!(
+        native_echo(&b, 65534, OPEN).as_deref(),
+        Ok("from uid 65534")
+    );
+    // And with no rule about it, nobody may own it.
+    std::fs::write(&conf, native_policy_conf("", "")).unwrap();
+    b.dbus_send(&[
+        "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.ReloadConfig",
+    ]);
+    b.wait_log("bus policy for native clients handed to the kernel", 3);
+    assert_eq!(native_own(&b, 65534, OPEN), Err(kdbus::Errno::PERM));
+}
