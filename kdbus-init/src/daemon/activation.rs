@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use bootenv::status::{Activation, ActivatorStatus, OwnerPolicy};
+use bootenv::status::{Activation, ActivatorStatus, OwnerPolicy, Service};
 use tracing::info;
 
 use super::{Activator, Daemon};
@@ -30,6 +30,8 @@ impl Daemon {
         let Some(bus_path) = self.bus.path() else {
             return;
         };
+        // What this root's files still name is tried again below.
+        self.blocked.clear();
         for svc in found {
             if let Some(a) = self
                 .activators
@@ -42,44 +44,73 @@ impl Daemon {
                 a.state.service = svc;
                 continue;
             }
-            let uid = services::owner_uid(svc.user.as_deref());
-            match activator::connect(&bus_path, &svc.name, uid) {
-                Ok(conn) => {
-                    let owner = OwnerPolicy {
-                        user: svc.user.clone(),
-                        uid,
-                        resolved_in: uid.map(|_| self.root),
-                        pending_change: None,
-                    };
-                    info!(
-                        name = svc.name.as_str(),
-                        owner = owner.describe().as_str(),
-                        "activator registered"
-                    );
-                    self.activators.push(Activator {
-                        state: ActivatorStatus {
-                            name: svc.name.clone(),
-                            conn_id: conn.id(),
-                            service: svc,
-                            activation: Activation::Idle,
-                            owner,
-                        },
-                        conn,
-                        child: None,
-                    });
-                    self.keep_activator(self.activators.len() - 1);
-                }
-                Err(source) => {
-                    let e = Error::Activator {
-                        name: svc.name.clone(),
-                        file: svc.file.display().to_string(),
-                        source,
-                    };
+            if let Err(source) = self.register(&bus_path, svc.clone()) {
+                let taken = source.is(kdbus::Errno::EXIST);
+                let e = Error::Activator {
+                    name: svc.name.clone(),
+                    file: svc.file.display().to_string(),
+                    source,
+                };
+                if taken {
+                    self.problem(format!(
+                        "{e}: another connection holds the kernel's policy for the name \
+                         (kdbus-bridge's, until it reads this root's service files); \
+                         tried again every second"
+                    ));
+                    self.blocked.retain(|b| b.name != svc.name);
+                    self.blocked.push(svc);
+                } else {
                     self.problem(e.to_string())
                 }
             }
         }
         self.update_owner_policies();
+    }
+
+    /// Registers an activator for `svc`.
+    fn register(&mut self, bus_path: &std::path::Path, svc: Service) -> kdbus::Result<()> {
+        let uid = services::owner_uid(svc.user.as_deref());
+        let conn = activator::connect(bus_path, &svc.name, uid)?;
+        let owner = OwnerPolicy {
+            user: svc.user.clone(),
+            uid,
+            resolved_in: uid.map(|_| self.root),
+            pending_change: None,
+        };
+        info!(
+            name = svc.name.as_str(),
+            owner = owner.describe().as_str(),
+            "activator registered"
+        );
+        self.blocked.retain(|b| b.name != svc.name);
+        self.activators.push(Activator {
+            state: ActivatorStatus {
+                name: svc.name.clone(),
+                conn_id: conn.id(),
+                service: svc,
+                activation: Activation::Idle,
+                owner,
+            },
+            conn,
+            child: None,
+        });
+        self.keep_activator(self.activators.len() - 1);
+        Ok(())
+    }
+
+    /// Tries again the activators whose name's policy entry was taken.
+    pub(super) fn retry_blocked(&mut self) {
+        let Some(bus_path) = self.bus.path() else {
+            return;
+        };
+        for svc in std::mem::take(&mut self.blocked) {
+            let name = svc.name.clone();
+            match self.register(&bus_path, svc.clone()) {
+                Ok(()) => self.publish(),
+                Err(e) if e.is(kdbus::Errno::EXIST) => self.blocked.push(svc),
+                Err(e) => self.problem(format!("cannot register an activator for {name}: {e}")),
+            }
+        }
     }
 
     /// A message waits on activator `i`: start its service if we can.

@@ -110,6 +110,9 @@ pub struct Daemon {
     exe_path: String,
     bus: BusHandles,
     activators: Vec<Activator>,
+    /// Service files whose activator the kernel refused because another
+    /// connection holds the policy for the name: tried again every second.
+    blocked: Vec<bootenv::status::Service>,
     history: History,
     watch: RootWatch,
     signals: Signals,
@@ -137,6 +140,7 @@ impl Daemon {
             exe_path,
             bus: BusHandles::default(),
             activators: Vec::new(),
+            blocked: Vec::new(),
             history: History::default(),
             watch: RootWatch::open()?,
             signals: Signals::install()?,
@@ -188,6 +192,7 @@ impl Daemon {
             }
             if Instant::now() >= next_check {
                 self.check_activations();
+                self.retry_blocked();
                 self.check_holder();
                 next_check = Instant::now() + Duration::from_secs(1);
             }

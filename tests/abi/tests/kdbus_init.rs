@@ -1,7 +1,9 @@
 //! kdbus-init against the real module: the system bus with an activator
 //! whose service fails to start. The failure is reported (status, log),
 //! the queued message stays on the activator, and the service started by
-//! other means later receives it, once.
+//! other means later receives it, once. An activator the kernel refuses
+//! because another connection holds its name's policy is registered once
+//! that connection is gone.
 //!
 //! kdbus-init sets up the machine's bus (`/sys/fs/kdbus`, `0-system`), so
 //! everything happens in this one test; it needs the `kdbus-init` binary
@@ -13,10 +15,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bootenv::status::{Activation, Status, STATUS_FILE};
-use kdbus::{Connection, MessageBuilder, NameFlags};
+use kdbus::{Access, Connection, MessageBuilder, NameFlags, PolicyAccess};
 use kdbus_abi_tests::fixture::*;
 
 const NAME: &str = "org.kdbus.test.Broken";
+const BLOCKED: &str = "org.kdbus.test.Blocked";
 
 fn kdbus_init_binary() -> PathBuf {
     // target/debug/deps/kdbus_init-HASH -> target/debug/kdbus-init
@@ -143,6 +146,36 @@ fn a_failed_activation_is_reported_and_keeps_the_message_queued() {
     assert_eq!(msg.src_id(), client.id());
     drop(msg);
     assert!(!readable(&service), "the message arrived twice");
+
+    // A new service file whose name's policy entry another connection
+    // holds (kdbus-bridge's policy holders do, for names without one): the
+    // kernel refuses its activator; kdbus-init says so and tries again
+    // until the entry is gone.
+    let holder = TestBus::hello()
+        .policy_holder(BLOCKED, &[PolicyAccess::world(Access::Talk)])
+        .connect(&endpoint)
+        .expect("a policy holder for the name");
+    std::fs::write(
+        services.join(format!("{BLOCKED}.service")),
+        format!("[D-BUS Service]\nName={BLOCKED}\nExec=/bin/false\n"),
+    )
+    .unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(init.child.id() as i32).unwrap(),
+        rustix::process::Signal::HUP,
+    )
+    .unwrap();
+    let status = wait_status("the refused activator", |s| {
+        s.problems.iter().any(|p| p.contains(BLOCKED))
+    });
+    assert!(
+        status.activators.iter().all(|a| a.name != BLOCKED),
+        "{status:#?}"
+    );
+    drop(holder);
+    wait_status("the activator registered once the entry is gone", |s| {
+        s.activators.iter().any(|a| a.name == BLOCKED)
+    });
 
     let log = init.stderr();
     assert!(
