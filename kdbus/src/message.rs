@@ -664,6 +664,15 @@ impl<'a> MessageView<'a> {
             .collect()
     }
 
+    /// The sender's credentials, if attached; cheaper than
+    /// [`MessageView::metadata`] when only they are wanted.
+    pub fn creds(&self) -> Option<crate::meta::Creds> {
+        self.decoded().find_map(|item| match item {
+            Item::Creds(c) => Some(c.into()),
+            _ => None,
+        })
+    }
+
     /// The sender's metadata (what the attach-flag negotiation let through).
     pub fn metadata(&self) -> Metadata {
         Metadata::from_items(&self.items())

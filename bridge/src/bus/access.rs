@@ -2,6 +2,7 @@
 //! a reload), the replies it owes and awaits (for `requested_reply`), and
 //! the AccessDenied texts.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -16,6 +17,13 @@ use crate::protocol::{Header, Kind};
 /// connection may have pending; beyond this the oldest are forgotten.
 const MAX_TRACKED: usize = 4096;
 
+/// Native senders' rules kept per client (uid and gid pairs); beyond this
+/// they are worked out again.
+const MAX_NATIVE_SENDERS: usize = 16;
+
+/// A sender's uid and gid.
+type Ids = (u32, u32);
+
 /// The policy state of one client.
 #[derive(Debug)]
 pub(crate) struct Access {
@@ -25,6 +33,9 @@ pub(crate) struct Access {
     owed: VecDeque<(u64, u32)>,
     /// The client's own calls that wait for a reply: their serials.
     awaited: VecDeque<u32>,
+    /// The rules of native kdbus senders, by uid and gid (see
+    /// [`Peer::check_native_send`]); emptied when the policy is reloaded.
+    native: RefCell<Vec<(Ids, Arc<ClientRules>)>>,
 }
 
 fn remember<T>(queue: &mut VecDeque<T>, item: T) {
@@ -52,6 +63,7 @@ impl Access {
             generation,
             owed: VecDeque::new(),
             awaited: VecDeque::new(),
+            native: RefCell::default(),
         }
     }
 }
@@ -101,6 +113,7 @@ impl Peer {
             let (generation, policy) = self.config.policy.current();
             self.access.rules = Arc::new(policy.for_client(self.creds.uid, self.creds.gid));
             self.access.generation = generation;
+            self.access.native.get_mut().clear();
         }
     }
 
@@ -203,6 +216,14 @@ impl Peer {
         }
     }
 
+    /// Is `h` a reply the client waits for (its own call's, or the ping
+    /// that starts a service for it)?
+    fn awaits(&self, h: &Header) -> bool {
+        h.reply_serial.is_some_and(|r| {
+            self.access.awaited.contains(&r) || self.starting.iter().any(|(s, _)| *s == r)
+        })
+    }
+
     /// May the client receive this message from `sender` (`names`: the
     /// sender's names)?
     pub(crate) fn check_receive(
@@ -211,13 +232,10 @@ impl Peer {
         sender: &str,
         names: &mut dyn FnMut() -> Vec<String>,
     ) -> Result<(), String> {
-        let requested = h.reply_serial.is_some_and(|r| {
-            self.access.awaited.contains(&r) || self.starting.iter().any(|(s, _)| *s == r)
-        });
         match self
             .access
             .rules
-            .can_receive(&candidate(h, Some(sender), requested), names)
+            .can_receive(&candidate(h, Some(sender), self.awaits(h)), names)
         {
             Decision::Allow => Ok(()),
             d => Err(format!(
@@ -228,6 +246,45 @@ impl Peer {
                 d.reason()
             )),
         }
+    }
+
+    /// May a native kdbus client of `uid` and `gid` send this message to
+    /// the client? The kernel let it through on a grant that may say less
+    /// than the configuration (an activator's, see `crate::policy::kernel`),
+    /// so its send rules are applied here, as they are to the bridge's own
+    /// clients when they send.
+    pub(crate) fn check_native_send(
+        &self,
+        h: &Header,
+        sender: &str,
+        (uid, gid): Ids,
+    ) -> Result<(), String> {
+        let rules = self.native_rules(uid, gid);
+        let dest = h.destination.as_deref();
+        match rules.can_send(&candidate(h, dest, self.awaits(h)), &mut || {
+            self.destination_names(h)
+        }) {
+            Decision::Allow => Ok(()),
+            d => Err(format!(
+                "{}; {sender} (uid {uid}): {}",
+                describe(h, "send", "destination", dest),
+                d.reason()
+            )),
+        }
+    }
+
+    fn native_rules(&self, uid: u32, gid: u32) -> Arc<ClientRules> {
+        let mut known = self.access.native.borrow_mut();
+        if let Some((_, rules)) = known.iter().find(|(ids, _)| *ids == (uid, gid)) {
+            return rules.clone();
+        }
+        if known.len() >= MAX_NATIVE_SENDERS {
+            known.clear();
+        }
+        let (_, policy) = self.config.policy.current();
+        let rules = Arc::new(policy.for_client(uid, gid));
+        known.push(((uid, gid), rules.clone()));
+        rules
     }
 
     /// Bookkeeping once a message reached the client.

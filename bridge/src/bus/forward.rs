@@ -242,7 +242,14 @@ impl Peer {
                 return Ok(Received::Skipped);
             }
         }
-        let denied = self.check_receive(msg.header(), &sender, &mut || sender_names(true));
+        // Only native senders' messages carry credentials: the bridge's
+        // clients have theirs faked, and were checked when they sent.
+        let native = kmsg.creds().map(|c| (c.euid as u32, c.egid as u32));
+        let denied = match native {
+            Some(ids) => self.check_native_send(msg.header(), &sender, ids),
+            None => Ok(()),
+        }
+        .and_then(|()| self.check_receive(msg.header(), &sender, &mut || sender_names(true)));
         if let Err(why) = denied {
             return Ok(Received::Denied { msg, why });
         }

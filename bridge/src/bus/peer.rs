@@ -165,7 +165,9 @@ impl Peer {
         let (uid, gid, pid) = (uid as u64, gid as u64, pid as u64);
         let mut hello = HelloBuilder::new()
             .pool_size(self.config.pool_size)
-            .attach_recv(AttachFlags::NAMES)
+            // NAMES for match rules and the policy; CREDS tell native
+            // senders (see `Peer::check_native_send`).
+            .attach_recv(AttachFlags::NAMES | AttachFlags::CREDS)
             // CONN_INFO shows others only what a connection offers.
             .attach_send(AttachFlags::ANY)
             .creds(Creds {

@@ -1277,27 +1277,52 @@ fn bus_policy_decides_owning_and_calls_and_reloads() {
     assert_eq!(owner(&b), service_owner);
 }
 
-/// A native call of Echo to `dest`, from a connection of `uid` to the
-/// bridge's bus: the reply's text, or the errno the kernel refused with.
-fn native_echo(b: &Bridge, uid: u32, dest: &'static str) -> Result<String, kdbus::Errno> {
+/// A native call of `member` (Echo or Fail) to `dest`, from a connection
+/// of `uid` to the bridge's bus: the reply's text or error name, or the
+/// errno the kernel refused the call with.
+fn native_call(
+    b: &Bridge,
+    uid: u32,
+    dest: &'static str,
+    member: &'static str,
+) -> Result<Result<String, String>, kdbus::Errno> {
     let ep = b.bus.endpoint();
     kdbus_abi_tests::as_user(uid, uid, move || {
-        use kdbus::dbus::Message;
+        use kdbus::dbus::{Kind, Message};
         let caller = kdbus::HelloBuilder::new().connect(&ep).unwrap();
-        let mut call = Message::method_call(
-            Some(dest),
-            "/org/example/Echo",
-            Some("org.example.Echo"),
-            "Echo",
-            &(format!("from uid {uid}"),),
-        )
+        let text = format!("from uid {uid}");
+        let mut call = if member == "Echo" {
+            Message::method_call(
+                Some(dest),
+                "/org/example/Echo",
+                Some("org.example.Echo"),
+                member,
+                &(text,),
+            )
+        } else {
+            Message::method_call(
+                Some(dest),
+                "/org/example/Echo",
+                Some("org.example.Echo"),
+                member,
+                &(),
+            )
+        }
         .unwrap();
         call.stamp(1, Some(&format!(":1.{}", caller.id()))).unwrap();
         let reply = caller.call(&kdbus::MessageBuilder::to_name(dest).dbus(&call));
         let reply = reply.map_err(|e| e.errno().expect("an errno"))?;
-        let (text,): (String,) = reply.dbus().unwrap().body_as().unwrap();
-        Ok(text)
+        let reply = reply.dbus().unwrap();
+        if reply.header().kind == Kind::Error {
+            return Ok(Err(reply.header().error_name.clone().unwrap_or_default()));
+        }
+        let (text,): (String,) = reply.body_as().unwrap();
+        Ok(Ok(text))
     })
+}
+
+fn native_echo(b: &Bridge, uid: u32, dest: &'static str) -> Result<String, kdbus::Errno> {
+    native_call(b, uid, dest, "Echo").map(|r| r.expect("Echo answers"))
 }
 
 /// Whether a native connection of `uid` may own `name` (the errno if not).
@@ -1329,10 +1354,19 @@ fn native_policy_conf(default: &str, nobody: &str) -> String {
 fn native_clients_meet_the_bus_policy_in_the_kernel() {
     const OPEN: &str = "org.kdbus.test.Native";
     const SOME: &str = "org.kdbus.test.Some";
+    const ACTIVATABLE: &str = "org.kdbus.test.Activatable";
     let everyone = format!(
         r#"<allow own="{OPEN}"/><allow send_destination="{OPEN}"/>
            <allow own="{SOME}"/><allow send_destination="{SOME}" send_interface="org.example.Echo"/>"#
     );
+    // An activatable name (its activator lets everyone talk to it), whose
+    // rules allow one interface and deny a member of it.
+    let activatable = format!(
+        r#"<allow own="{ACTIVATABLE}"/>
+           <allow send_destination="{ACTIVATABLE}" send_interface="org.example.Echo"/>
+           <deny send_destination="{ACTIVATABLE}" send_member="Fail"/>"#
+    );
+    let everyone = everyone + &activatable;
     let b = Bridge::start_with(|dir| {
         let path = dir.join("native.conf");
         std::fs::write(&path, native_policy_conf(&everyone, "")).unwrap();
@@ -1361,6 +1395,27 @@ fn native_clients_meet_the_bus_policy_in_the_kernel() {
         "string:legacy",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+
+    // The kernel lets everyone talk to an activatable name: the bridge
+    // applies the native sender's send rules.
+    let activator = b.bus.connect(kdbus::HelloBuilder::new().activator(
+        ACTIVATABLE,
+        &[kdbus::PolicyAccess::world(kdbus::Access::Talk)],
+    ));
+    let _activatable = b.service(ACTIVATABLE);
+    assert_eq!(
+        native_echo(&b, 65534, ACTIVATABLE).as_deref(),
+        Ok("from uid 65534")
+    );
+    let denied = native_call(&b, 65534, ACTIVATABLE, "Fail");
+    assert_eq!(
+        denied,
+        Ok(Err("org.freedesktop.DBus.Error.AccessDenied".into())),
+        "the bridge log:\n{}",
+        b.log()
+    );
+    assert!(b.log().contains(r#"send_member="Fail""#), "{}", b.log());
+    drop(activator);
 
     // Reloaded: OPEN is nobody's alone now.
     let conf = b.dir.join("native.conf");
