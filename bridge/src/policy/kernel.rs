@@ -25,7 +25,6 @@
 //! policy (everyone may talk, the service's user may own) the kernel
 //! keeps next to them; a name can have only one policy entry.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use kdbus::{Access, Connection, Errno, HelloBuilder, PolicyAccess, Subject};
@@ -116,11 +115,24 @@ fn verdict(rules: &[&Rule], q: Question<'_>) -> Verdict {
     }))
 }
 
+/// The rules of the context of `id` in `contexts` (added if new).
+fn of<'l, 'a>(contexts: &'l mut Vec<(u32, Vec<&'a Rule>)>, id: u32) -> &'l mut Vec<&'a Rule> {
+    let at = match contexts.iter().position(|(i, _)| *i == id) {
+        Some(at) => at,
+        None => {
+            contexts.push((id, Vec::new()));
+            contexts.len() - 1
+        }
+    };
+    &mut contexts[at].1
+}
+
 /// The rules of each context, in the order they override each other.
+/// (Vectors rather than maps: a handful of contexts, and less code.)
 struct Contexts<'a> {
     default: Vec<&'a Rule>,
-    groups: BTreeMap<u32, Vec<&'a Rule>>,
-    users: BTreeMap<u32, Vec<&'a Rule>>,
+    groups: Vec<(u32, Vec<&'a Rule>)>,
+    users: Vec<(u32, Vec<&'a Rule>)>,
     console: Vec<Vec<&'a Rule>>,
     mandatory: Vec<&'a Rule>,
 }
@@ -129,16 +141,16 @@ impl<'a> Contexts<'a> {
     fn new(sections: &'a [Section]) -> Contexts<'a> {
         let mut c = Contexts {
             default: Vec::new(),
-            groups: BTreeMap::new(),
-            users: BTreeMap::new(),
+            groups: Vec::new(),
+            users: Vec::new(),
             console: vec![Vec::new(), Vec::new()],
             mandatory: Vec::new(),
         };
         for s in sections {
             let rules = match s.context {
                 Context::Default => &mut c.default,
-                Context::Group(g) => c.groups.entry(g).or_default(),
-                Context::User(u) => c.users.entry(u).or_default(),
+                Context::Group(g) => of(&mut c.groups, g),
+                Context::User(u) => of(&mut c.users, u),
                 Context::Console(at) => &mut c.console[at as usize],
                 Context::Mandatory => &mut c.mandatory,
             };
@@ -151,38 +163,38 @@ impl<'a> Contexts<'a> {
     /// context decides for a message when it is the last one that has a
     /// rule about it; so a grant needs the deciding context to allow all
     /// of it and every context that may come after it never to deny.
-    fn grants(&self, q: Question<'_>) -> BTreeSet<Subject> {
+    fn grants(&self, q: Question<'_>) -> Vec<Subject> {
         let never_denies = |rules: &Vec<&Rule>| verdict(rules, q).never_denies;
         let consoles_ok = self.console.iter().all(never_denies);
-        let mut granted = BTreeSet::new();
+        let mut granted = Vec::new();
         let mandatory = verdict(&self.mandatory, q);
         if mandatory.allows_all {
-            granted.insert(Subject::World);
+            granted.push(Subject::World);
         }
         if !mandatory.never_denies || mandatory.allows_all {
             return granted;
         }
-        let users_ok = self.users.values().all(never_denies);
+        let users_ok = self.users.iter().all(|(_, r)| never_denies(r));
         if verdict(&self.default, q).allows_all
             && consoles_ok
             && users_ok
-            && self.groups.values().all(never_denies)
+            && self.groups.iter().all(|(_, r)| never_denies(r))
         {
-            granted.insert(Subject::World);
+            granted.push(Subject::World);
             return granted;
         }
-        for (&uid, rules) in &self.users {
+        for (uid, rules) in &self.users {
             if consoles_ok && verdict(rules, q).allows_all {
-                granted.insert(Subject::User(uid));
+                granted.push(Subject::User(*uid));
             }
         }
-        for (&gid, rules) in &self.groups {
+        for &(gid, ref rules) in &self.groups {
             let others_ok = self
                 .groups
                 .iter()
-                .all(|(&g, r)| g == gid || never_denies(r));
+                .all(|(g, r)| *g == gid || never_denies(r));
             if consoles_ok && users_ok && others_ok && verdict(rules, q).allows_all {
-                granted.insert(Subject::Group(gid));
+                granted.push(Subject::Group(gid));
             }
         }
         granted
@@ -194,8 +206,8 @@ impl<'a> Contexts<'a> {
     fn receiving_is_open(&self) -> bool {
         let all = [&self.default, &self.mandatory]
             .into_iter()
-            .chain(self.groups.values())
-            .chain(self.users.values())
+            .chain(self.groups.iter().map(|(_, r)| r))
+            .chain(self.users.iter().map(|(_, r)| r))
             .chain(&self.console);
         let denies = all.flat_map(|rules| rules.iter()).any(
             |r| matches!(&r.action, Action::Receive(m) if !r.allow && m.eavesdrop != Some(true)),
@@ -226,7 +238,7 @@ impl<'a> Contexts<'a> {
 }
 
 /// The names the configuration speaks of.
-fn named(sections: &[Section]) -> BTreeSet<&str> {
+fn named(sections: &[Section]) -> Vec<&str> {
     fn name(m: &NameMatch) -> Option<&str> {
         match m {
             NameMatch::Exact(n) | NameMatch::Prefix(n) => Some(n),
@@ -242,7 +254,12 @@ fn named(sections: &[Section]) -> BTreeSet<&str> {
             _ => None,
         })
         .filter(|n| *n != DRIVER_NAME && !n.starts_with(':'))
-        .collect()
+        .fold(Vec::new(), |mut names, n| {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+            names
+        })
 }
 
 impl Policy {
@@ -258,11 +275,12 @@ impl Policy {
             .filter_map(|name| {
                 let own = contexts.grants(Question::Own(name));
                 let talk = contexts.grants(Question::Talk(name));
-                let has =
-                    |set: &BTreeSet<Subject>, s| set.contains(s) || set.contains(&Subject::World);
+                let has = |set: &[Subject], s| set.contains(s) || set.contains(&Subject::World);
                 // OWN includes TALK: it is granted only with TALK.
-                let access: Vec<_> = own
-                    .union(&talk)
+                let own_only = own.iter().filter(|s| !talk.contains(s));
+                let access: Vec<_> = talk
+                    .iter()
+                    .chain(own_only)
                     .filter_map(|s| match (has(&own, s), has(&talk, s)) {
                         (true, true) => Some(PolicyAccess::new(*s, Access::Own)),
                         (false, _) if talk.contains(s) => Some(PolicyAccess::new(*s, Access::Talk)),
@@ -277,9 +295,9 @@ impl Policy {
 
 /// The names of the service files in `dir` (what kdbus-init holds
 /// activators for).
-fn activatable(dir: &Path) -> BTreeSet<String> {
+fn activatable(dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return BTreeSet::new();
+        return Vec::new();
     };
     entries
         .flatten()
@@ -299,14 +317,15 @@ fn activatable(dir: &Path) -> BTreeSet<String> {
 pub struct Holders {
     bus: PathBuf,
     services: PathBuf,
-    held: BTreeMap<String, (Connection, Vec<PolicyAccess>)>,
+    /// Name, its holder and the access it holds.
+    held: Vec<(String, Connection, Vec<PolicyAccess>)>,
 }
 
 impl std::fmt::Debug for Holders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Holders")
             .field("bus", &self.bus)
-            .field("names", &self.held.keys().collect::<Vec<_>>())
+            .field("names", &self.held.iter().map(|h| &h.0).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -316,7 +335,7 @@ impl Holders {
         Holders {
             bus: bus.to_owned(),
             services: services.to_owned(),
-            held: BTreeMap::new(),
+            held: Vec::new(),
         }
     }
 
@@ -324,15 +343,12 @@ impl Holders {
     /// changed ones an update, names no longer in it lose theirs.
     pub fn sync(&mut self, policy: &Policy) {
         let skip = activatable(&self.services);
-        let wanted: BTreeMap<_, _> = policy
-            .kernel_entries()
-            .into_iter()
-            .filter(|e| !skip.contains(&e.name))
-            .map(|e| (e.name, e.access))
-            .collect();
-        self.held.retain(|name, _| wanted.contains_key(name));
-        for (name, access) in wanted {
-            self.hold(name, access);
+        let mut wanted = policy.kernel_entries();
+        wanted.retain(|e| !skip.contains(&e.name));
+        self.held
+            .retain(|(name, ..)| wanted.iter().any(|e| e.name == *name));
+        for e in wanted {
+            self.hold(e.name, e.access);
         }
         info!(
             names = self.held.len(),
@@ -341,7 +357,7 @@ impl Holders {
     }
 
     fn hold(&mut self, name: String, access: Vec<PolicyAccess>) {
-        if let Some((conn, held)) = self.held.get_mut(&name) {
+        if let Some((_, conn, held)) = self.held.iter_mut().find(|h| h.0 == name) {
             if *held == access {
                 return;
             }
@@ -361,7 +377,7 @@ impl Holders {
             .pool_size(HOLDER_POOL);
         match hello.connect(&self.bus) {
             Ok(conn) => {
-                self.held.insert(name, (conn, access));
+                self.held.push((name, conn, access));
             }
             // An activator (or another holder) has the name's entry.
             Err(e) if e.is(Errno::EXIST) => {
@@ -515,8 +531,8 @@ mod tests {
         assert_eq!(
             hostname1.map(|e| e.access.clone()),
             Some(vec![
-                PolicyAccess::user(0, Access::Own),
-                PolicyAccess::world(Access::Talk)
+                PolicyAccess::world(Access::Talk),
+                PolicyAccess::user(0, Access::Own)
             ]),
         );
         assert!(e.iter().all(|e| e.name != DRIVER_NAME));
@@ -534,6 +550,6 @@ mod tests {
         std::fs::write(dir.join("b.txt"), "Name=not.This\n").unwrap();
         let names = activatable(&dir);
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(names.into_iter().collect::<Vec<_>>(), ["a.Svc"]);
+        assert_eq!(names, ["a.Svc"]);
     }
 }
