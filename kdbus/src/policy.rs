@@ -4,7 +4,7 @@ use crate::abi::*;
 use crate::raw::Buf;
 
 /// Whom an access record applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Subject {
     /// Connections whose effective uid is this.
     User(u32),

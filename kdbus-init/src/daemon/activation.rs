@@ -57,7 +57,6 @@ impl Daemon {
                          (kdbus-bridge's, until it reads this root's service files); \
                          tried again every second"
                     ));
-                    self.blocked.retain(|b| b.name != svc.name);
                     self.blocked.push(svc);
                 } else {
                     self.problem(e.to_string())
@@ -82,7 +81,6 @@ impl Daemon {
             owner = owner.describe().as_str(),
             "activator registered"
         );
-        self.blocked.retain(|b| b.name != svc.name);
         self.activators.push(Activator {
             state: ActivatorStatus {
                 name: svc.name.clone(),
