@@ -21,10 +21,10 @@ use crate::bus::access::Access;
 use crate::bus::errors::BusError;
 use crate::bus::matchrule::MatchRule;
 use crate::bus::monitors::Subscription;
+pub use crate::protocol::DRIVER_NAME;
 use crate::protocol::{Kind, Message, ProtocolError};
 
-/// The bus's own name: messages to it are handled by the driver.
-pub const DRIVER_NAME: &str = "org.freedesktop.DBus";
+/// The driver's object and interface.
 pub const DRIVER_PATH: &str = "/org/freedesktop/DBus";
 pub const DRIVER_INTERFACE: &str = "org.freedesktop.DBus";
 

@@ -32,13 +32,10 @@ use tracing::{debug, info, warn};
 
 use super::rules::{Action, Context, MessageMatch, NameMatch, Rule, Section};
 use super::Policy;
-use crate::protocol::Kind;
+use crate::protocol::{Kind, DRIVER_NAME};
 
 /// Where kdbus-init reads the system bus's service files.
 pub const SERVICES_DIR: &str = "/usr/share/dbus-1/system-services";
-
-/// The bus driver's name: the bridge answers for it, nobody owns it.
-const DRIVER_NAME: &str = "org.freedesktop.DBus";
 
 /// A holder only registers policy; it never receives anything.
 const HOLDER_POOL: u64 = 4096;

@@ -8,6 +8,10 @@ pub mod auth;
 pub use kdbus::dbus as message;
 pub use kdbus::dbus::{Header, Kind, Message};
 
+/// The bus's own name: messages to it are for the bus driver, and no
+/// connection owns it.
+pub const DRIVER_NAME: &str = "org.freedesktop.DBus";
+
 /// A client broke the protocol: the connection to it is closed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
