@@ -272,18 +272,27 @@ impl Policy {
             .filter_map(|name| {
                 let own = contexts.grants(Question::Own(name));
                 let talk = contexts.grants(Question::Talk(name));
-                let has = |set: &[Subject], s| set.contains(s) || set.contains(&Subject::World);
-                // OWN includes TALK: it is granted only with TALK.
-                let own_only = own.iter().filter(|s| !talk.contains(s));
-                let access: Vec<_> = talk
+                let has =
+                    |set: &[Subject], s: &Subject| set.contains(s) || set.contains(&Subject::World);
+                // Who may talk, at OWN if they may own too; then who may own
+                // and talks by a wider grant. OWN includes TALK: owning
+                // alone grants nothing.
+                let mut access: Vec<_> = talk
                     .iter()
-                    .chain(own_only)
-                    .filter_map(|s| match (has(&own, s), has(&talk, s)) {
-                        (true, true) => Some(PolicyAccess::new(*s, Access::Own)),
-                        (false, _) if talk.contains(s) => Some(PolicyAccess::new(*s, Access::Talk)),
-                        _ => None,
+                    .map(|&s| {
+                        let level = if has(&own, &s) {
+                            Access::Own
+                        } else {
+                            Access::Talk
+                        };
+                        PolicyAccess::new(s, level)
                     })
                     .collect();
+                access.extend(
+                    own.iter()
+                        .filter(|s| !talk.contains(s) && has(&talk, s))
+                        .map(|&s| PolicyAccess::new(s, Access::Own)),
+                );
                 (!access.is_empty()).then(|| kdbus::Policy::new(name, access))
             })
             .collect()
